@@ -1,0 +1,125 @@
+//! Randomization (WeightWatcher's `randomize=True`, spec/HTSR.md section 7): shuffle every element of each
+//! slice, recompute the ESD, and compare. Spikes that survive shuffling are correlation traps. Unlike WW, the
+//! shuffle is seeded, so results repeat.
+
+use faer::Mat;
+use htsr_storage::Randomization;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::eigen::{pooled_eigenvalues, EigenMethod};
+use super::mp::fit_mp;
+use super::source::{OwnedSlices, SliceSource};
+
+/// WW stores 5 shuffled replicas when a slice has fewer than 100 eigenvalues, else 1.
+fn replicas_for(m: usize) -> usize {
+    if m < 100 {
+        5
+    } else {
+        1
+    }
+}
+
+fn shuffled_copy<S: SliceSource>(src: &S, rng: &mut ChaCha8Rng) -> OwnedSlices {
+    let (rows, cols) = (src.rows(), src.cols());
+    let slices = (0..src.slices())
+        .map(|p| {
+            let mut entries: Vec<f64> = (0..rows)
+                .flat_map(|r| (0..cols).map(move |c| (r, c)))
+                .map(|(r, c)| src.get(p, r, c))
+                .collect();
+            entries.shuffle(rng);
+            Mat::from_fn(rows, cols, |r, c| entries[r * cols + c])
+        })
+        .collect();
+    OwnedSlices { slices }
+}
+
+/// Compares the layer's ESD `evals` (ascending) with element-shuffled copies of it.
+pub fn randomize<S: SliceSource>(
+    src: &S,
+    evals: &[f64],
+    q: f64,
+    method: EigenMethod,
+    seed: u64,
+) -> Randomization {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let m = src.m();
+    let mut rand_evals = Vec::new();
+    for _ in 0..replicas_for(m) {
+        rand_evals.extend(pooled_eigenvalues(&shuffled_copy(src, &mut rng), method).evals);
+    }
+    rand_evals.sort_by(f64::total_cmp);
+    let max_rand_eval = rand_evals.last().copied().unwrap_or(0.0);
+    let mp = fit_mp(&rand_evals, q, m);
+    // A second, fresh single replica for the distance metrics, as WW draws one.
+    let fresh = pooled_eigenvalues(&shuffled_copy(src, &mut rng), method).evals;
+    let lambda_max = evals.last().copied().unwrap_or(0.0);
+    let fresh_max = fresh.last().copied().unwrap_or(0.0);
+    let (rand_sigma_mp, rand_bulk_min, rand_bulk_max, rand_mp_softrank, rand_w_scale, spikes) =
+        match &mp {
+            Some(fit) => {
+                let r = fit.to_record();
+                (
+                    r.sigma_mp,
+                    r.bulk_min,
+                    r.bulk_max,
+                    r.mp_softrank,
+                    r.w_scale,
+                    r.num_spikes,
+                )
+            }
+            None => (f64::NAN, f64::NAN, f64::NAN, f64::NAN, f64::NAN, 0),
+        };
+    Randomization {
+        seed,
+        max_rand_eval,
+        rand_distance: jensen_shannon_distance(evals, &fresh),
+        ww_softrank: if lambda_max > 0.0 {
+            fresh_max / lambda_max
+        } else {
+            f64::NAN
+        },
+        ww_maxdist: lambda_max - fresh_max,
+        rand_num_spikes: spikes,
+        rand_sigma_mp,
+        rand_bulk_max,
+        rand_bulk_min,
+        rand_mp_softrank,
+        rand_w_scale,
+    }
+}
+
+/// Jensen-Shannon distance (natural log) between two sorted eigenvalue vectors read as probability vectors
+/// over the index, as WW computes `rand_distance` (scipy's `jensenshannon`).
+pub fn jensen_shannon_distance(a: &[f64], b: &[f64]) -> f64 {
+    let (sa, sb): (f64, f64) = (a.iter().sum(), b.iter().sum());
+    if a.len() != b.len() || !(sa > 0.0) || !(sb > 0.0) {
+        return f64::NAN;
+    }
+    let kl_to_mid = |p: f64, m: f64| if p > 0.0 { p * (p / m).ln() } else { 0.0 };
+    let js: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let (p, q) = (x / sa, y / sb);
+            let m = 0.5 * (p + q);
+            0.5 * kl_to_mid(p, m) + 0.5 * kl_to_mid(q, m)
+        })
+        .sum();
+    js.max(0.0).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn js_distance_is_zero_for_equal_and_bounded() {
+        let a = [1.0, 2.0, 3.0];
+        assert!(jensen_shannon_distance(&a, &a).abs() < 1e-12);
+        let d = jensen_shannon_distance(&[1.0, 0.0], &[0.0, 1.0]);
+        assert!((d - std::f64::consts::LN_2.sqrt()).abs() < 1e-12);
+    }
+}

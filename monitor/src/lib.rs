@@ -9,3 +9,6 @@ pub mod analyze;
 
 pub use analyze::{analyze_checkpoint, analyze_matrix, AnalyzeOptions, CheckpointAnalysis, LayerAnalysis};
 pub mod output;
+pub mod synthetic;
+pub mod cli;
+pub mod watch;

@@ -5,21 +5,20 @@
 
 mod error;
 pub mod esd;
+pub mod export;
 pub mod fixtures;
 pub(crate) mod floats;
 pub mod keys;
 pub mod model;
-pub mod records;
-
-pub use error::{Error, Result};
-pub use model::*;
-pub use records::TrajectoryPoint;
-pub mod export;
 pub mod query;
+pub mod records;
 pub mod recovery;
 pub mod stats;
 pub mod store;
 
+pub use error::{Error, Result};
+pub use model::*;
 pub use query::{PhaseGrid, RunSummary};
+pub use records::TrajectoryPoint;
 pub use stats::{StoreStats, TreeStats};
 pub use store::{OpenOutcome, Store, SCHEMA_VERSION, UNDERSTOOD_VERSIONS};

@@ -19,12 +19,21 @@ use htsr_monitor::spectrum::EigenMethod;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `htsr-watch DIR ...`: the daemon (the default command).
+    #[command(flatten)]
+    watch: htsr_monitor::cli::watch::WatchArgs,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Analyze one safetensors file (or sharded checkpoint directory) once and print the result.
     Analyze(AnalyzeArgs),
+    /// Browse a store's history in the dashboard (no daemon).
+    Browse(htsr_monitor::cli::browse::BrowseArgs),
+    /// Export every stored layer report as CSV or JSON lines.
+    Export(htsr_monitor::cli::export::ExportArgs),
+    /// Store maintenance: `db stats`.
+    Db(htsr_monitor::cli::db::DbArgs),
 }
 
 #[derive(Args, Debug)]
@@ -138,10 +147,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Analyze(args)) => run_analyze(args),
-        None => {
-            eprintln!("htsr-watch: the watch daemon is not built yet; use `htsr-watch analyze FILE`");
-            Ok(ExitCode::from(2))
-        }
+        Some(Command::Browse(args)) => htsr_monitor::cli::browse::run(args),
+        Some(Command::Export(args)) => htsr_monitor::cli::export::run(args),
+        Some(Command::Db(args)) => htsr_monitor::cli::db::run(args),
+        None => htsr_monitor::cli::watch::run(cli.watch),
     };
     match result {
         Ok(code) => code,

@@ -12,10 +12,27 @@ pub enum Format {
     Json,
 }
 
-/// CSV of one analysis (placeholder until wired to htsr-storage's export rows).
+/// CSV of one analysis with WeightWatcher's column names (htsr-storage's export rows), so that pandas code
+/// written for `watcher.analyze()` reads it unchanged. Run and step come from the file's `htsr.*` metadata.
 pub fn write_csv(
-    _out: &mut dyn std::io::Write,
-    _analysis: &crate::analyze::CheckpointAnalysis,
+    out: &mut dyn std::io::Write,
+    analysis: &crate::analyze::CheckpointAnalysis,
 ) -> std::io::Result<()> {
-    Err(std::io::Error::other("csv output: TODO"))
+    let run = analysis
+        .metadata
+        .get("htsr.run")
+        .cloned()
+        .unwrap_or_default();
+    let step = analysis
+        .metadata
+        .get("htsr.step")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut writer = csv::Writer::from_writer(out);
+    for layer in &analysis.layers {
+        writer
+            .serialize(htsr_storage::export::ExportRow::new(&run, step, &layer.report))
+            .map_err(std::io::Error::other)?;
+    }
+    writer.flush()
 }

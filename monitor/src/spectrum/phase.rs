@@ -36,6 +36,9 @@ pub struct PhaseThresholds {
     pub edge_mass_split: f64,
     /// Bleeding-out keeps lambda_max near the bulk: MP soft rank above this.
     pub softrank_split: f64,
+    /// A heavy-tailed power law with an MP soft rank below this is heavy_tailed whatever the spike count
+    /// (pretrained AlexNet FC layers: 0.01-0.05, spec/HTSR.md section 5.3).
+    pub ht_softrank_max: f64,
     /// heavy_tailed with alpha below this is tagged very_heavy_tailed (WW "over-trained", paper mu < 2).
     pub very_heavy_alpha: f64,
 }
@@ -56,6 +59,7 @@ impl Default for PhaseThresholds {
             edge_factor: 1.5,
             edge_mass_split: 0.5,
             softrank_split: 0.5,
+            ht_softrank_max: 0.1,
             very_heavy_alpha: 2.0,
         }
     }
@@ -158,6 +162,10 @@ pub fn classify(input: &PhaseInput<'_>, t: &PhaseThresholds) -> PhaseVerdict {
         heavy_tailed && evidence.n_tail as f64 >= t.ht_guard_tail_fraction * n as f64;
     let phase = if k == 0 && !ht_covers_tail {
         Phase::RandomLike
+    } else if ht_covers_tail && mp.mp_softrank < t.ht_softrank_max {
+        // lambda_max far beyond any bulk edge and a good power law over a sizable tail: the paper's
+        // "no good lambda+, lambda_max >> lambda+", even when the MP fit leaves few eigenvalues outside.
+        Phase::HeavyTailed
     } else if evidence.frac_outside < t.outside_fraction {
         if evidence.edge_mass.is_nan() || evidence.edge_mass < t.edge_mass_split {
             if k == 0 {

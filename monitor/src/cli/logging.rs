@@ -1,0 +1,79 @@
+//! Log lines (tracing) for the daemon: to stderr in headless mode, printed around the progress bar so that the
+//! bar is not torn; to a file beside the store when the dashboard owns the terminal.
+
+use std::io::Write;
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+/// Writes each log line to stderr, suspending the progress bar (if any) while it does.
+#[derive(Clone)]
+struct BarAwareStderr(Option<ProgressBar>);
+
+struct Line {
+    bar: Option<ProgressBar>,
+    buf: Vec<u8>,
+}
+
+impl Write for Line {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        let write = || {
+            let _ = std::io::stderr().lock().write_all(&self.buf);
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for BarAwareStderr {
+    type Writer = Line;
+    fn make_writer(&'a self) -> Line {
+        Line {
+            bar: self.0.clone(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("HTSR_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Logs to stderr (around `bar`). Colours only when stderr is a terminal.
+pub fn to_stderr(bar: Option<ProgressBar>) {
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_writer(BarAwareStderr(bar))
+        .try_init();
+}
+
+/// Logs to a file (appending), for when the dashboard owns the terminal.
+pub fn to_file(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Graceful shutdown: the first SIGINT or SIGTERM (or the dashboard quitting) asks the daemon to stop taking
+//! work and to drop the checkpoint in flight without writing it; a second signal exits at once. Either way no
+//! checkpoint is half-written: each is one atomic store batch.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// A cloneable "please stop" handle, with a callback that wakes the daemon's loop.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    flag: Arc<AtomicBool>,
+    wakers: Arc<Mutex<Vec<Box<dyn Fn() + Send>>>>,
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown").field("requested", &self.is_requested()).finish()
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the daemon to stop. Idempotent.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        for wake in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            wake();
+        }
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for workers that poll it between tensors.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.flag.clone()
+    }
+
+    /// Registers a callback run on every trigger (the daemon sends itself a wake-up message).
+    pub fn on_trigger(&self, wake: impl Fn() + Send + 'static) {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(wake));
+        if self.is_requested() {
+            // Triggered before the daemon listened: wake it anyway.
+            if let Some(w) = self.wakers.lock().unwrap_or_else(|e| e.into_inner()).last() {
+                w();
+            }
+        }
+    }
+
+    /// Installs the handlers: the first SIGINT/SIGTERM triggers this shutdown (and logs it); once triggered, a
+    /// further signal exits the process at once with 128 + the signal number.
+    pub fn install_signal_handlers(&self) -> std::io::Result<()> {
+        for sig in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, self.flag.clone())?;
+        }
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("htsr-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                    tracing::info!("{name}: finishing up (a second signal exits at once)");
+                    me.trigger();
+                }
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,459 @@
+//! The sled store: one tree per concern, one atomic transaction per checkpoint.
+//!
+//! | tree              | key                          | value                                        |
+//! |-------------------|------------------------------|----------------------------------------------|
+//! | `meta`            | `schema_version`             | JSON number                                  |
+//! | `layer_ids`       | run, layer name              | u32 BE: the layer's index in its run          |
+//! | `layer_names`     | run, u32 index               | the layer name (UTF-8), so indices give first-seen order |
+//! | `checkpoints`     | run, step                    | JSON [`CheckpointRecord`]                     |
+//! | `identities`      | path, size, mtime, hash      | JSON `[run, step]`: "seen this file already?" |
+//! | `points`          | run, layer index, step       | compact trajectory point                      |
+//! | `reports`         | run, layer index, step       | compressed JSON [`LayerReport`]               |
+//! | `phase_rows`      | run, step                    | one phase byte per layer index                |
+//! | `raw_eigenvalues` | run, step, layer index       | f64 LE bytes (latest and pinned checkpoints)  |
+//! | `pins`            | run, step                    | empty                                         |
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sled::transaction::{ConflictableTransactionError, Transactional};
+use sled::{Batch, Db, Tree};
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::model::{CheckpointRecord, LayerReport};
+use crate::records::{self, TrajectoryPoint, ABSENT};
+use crate::recovery;
+
+/// The schema this code writes. Bump it when a stored layout changes in a way older code cannot read.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Schema versions this code can read.
+pub const UNDERSTOOD_VERSIONS: &[u32] = &[1];
+pub(crate) const VERSION_KEY: &[u8] = b"schema_version";
+
+/// Tree names, also used by `stats()`.
+pub(crate) const TREES: [&str; 10] = [
+    "meta",
+    "layer_ids",
+    "layer_names",
+    "checkpoints",
+    "identities",
+    "points",
+    "reports",
+    "phase_rows",
+    "raw_eigenvalues",
+    "pins",
+];
+
+/// What `Store::open` found. `Recovered` must be shown to the user: the old store was set aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// No store existed; a new one was created with the current schema version.
+    Created,
+    /// An existing store of an understood version was opened.
+    Opened,
+    /// sled could not open the store; it was renamed to `moved_to` (never deleted) and a fresh store created.
+    /// The daemon can rebuild it from the checkpoints that still exist.
+    Recovered { moved_to: PathBuf, reason: String },
+}
+
+impl std::fmt::Display for OpenOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenOutcome::Created => f.write_str("created a new store"),
+            OpenOutcome::Opened => f.write_str("opened the store"),
+            OpenOutcome::Recovered { moved_to, reason } => write!(
+                f,
+                "the store could not be opened ({reason}); it was moved aside to {} and a fresh store was \
+                 created: analyses will be rebuilt from the checkpoints that still exist",
+                moved_to.display()
+            ),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Trees {
+    pub meta: Tree,
+    pub layer_ids: Tree,
+    pub layer_names: Tree,
+    pub checkpoints: Tree,
+    pub identities: Tree,
+    pub points: Tree,
+    pub reports: Tree,
+    pub phase_rows: Tree,
+    pub raw: Tree,
+    pub pins: Tree,
+}
+
+impl Trees {
+    fn open(db: &Db) -> Result<Trees> {
+        Ok(Trees {
+            meta: db.open_tree(TREES[0])?,
+            layer_ids: db.open_tree(TREES[1])?,
+            layer_names: db.open_tree(TREES[2])?,
+            checkpoints: db.open_tree(TREES[3])?,
+            identities: db.open_tree(TREES[4])?,
+            points: db.open_tree(TREES[5])?,
+            reports: db.open_tree(TREES[6])?,
+            phase_rows: db.open_tree(TREES[7])?,
+            raw: db.open_tree(TREES[8])?,
+            pins: db.open_tree(TREES[9])?,
+        })
+    }
+
+    pub(crate) fn by_name(&self, name: &str) -> Option<&Tree> {
+        Some(match name {
+            "meta" => &self.meta,
+            "layer_ids" => &self.layer_ids,
+            "layer_names" => &self.layer_names,
+            "checkpoints" => &self.checkpoints,
+            "identities" => &self.identities,
+            "points" => &self.points,
+            "reports" => &self.reports,
+            "phase_rows" => &self.phase_rows,
+            "raw_eigenvalues" => &self.raw,
+            "pins" => &self.pins,
+            _ => return None,
+        })
+    }
+}
+
+/// The history of every run. Cheap to clone (sled handles are shared); writes are serialized internally so
+/// that the daemon's workers and a pin from the dashboard never interleave.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+    pub(crate) t: Trees,
+    path: PathBuf,
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, a directory.
+    ///
+    /// - Another process holding the store: [`Error::Locked`] (check with [`Error::is_locked`]).
+    /// - A store of another schema version: [`Error::UnsupportedVersion`], nothing is touched.
+    /// - A store sled cannot open: renamed to `<path>.corrupt-<unix seconds>`, a fresh store is created, and the
+    ///   outcome is [`OpenOutcome::Recovered`] naming where the old one went.
+    pub fn open(path: impl AsRef<Path>) -> Result<(Store, OpenOutcome)> {
+        recovery::open(path.as_ref())
+    }
+
+    /// Wraps an opened sled database, checking or writing the schema version.
+    ///
+    /// `existed` says the directory held files before sled opened it: a store this code created always has
+    /// its version key (written and flushed first), so an existing store without one is one sled recovered
+    /// nothing from (it silently truncates a log at the first damaged entry) and is reported as corrupt.
+    pub(crate) fn from_db(db: Db, path: &Path, existed: bool) -> Result<(Store, bool)> {
+        let t = Trees::open(&db)?;
+        let created = match t.meta.get(VERSION_KEY)? {
+            Some(v) => {
+                let found: Option<u32> = serde_json::from_slice(&v).ok();
+                match found {
+                    Some(n) if UNDERSTOOD_VERSIONS.contains(&n) => false,
+                    _ => {
+                        return Err(Error::UnsupportedVersion {
+                            path: path.to_path_buf(),
+                            found: String::from_utf8_lossy(&v).into_owned(),
+                            understood: UNDERSTOOD_VERSIONS.to_vec(),
+                        })
+                    }
+                }
+            }
+            None => {
+                let has_data = TREES[1..]
+                    .iter()
+                    .any(|n| t.by_name(n).is_some_and(|tr| !tr.is_empty()));
+                if has_data || existed {
+                    return Err(Error::Corrupt {
+                        tree: "meta",
+                        detail: "no schema version key: sled recovered an empty or damaged log"
+                            .into(),
+                    });
+                }
+                t.meta
+                    .insert(VERSION_KEY, serde_json::to_vec(&SCHEMA_VERSION)?)?;
+                db.flush()?;
+                true
+            }
+        };
+        Ok((
+            Store {
+                db,
+                t,
+                path: path.to_path_buf(),
+                write_lock: Arc::new(Mutex::new(())),
+            },
+            created,
+        ))
+    }
+
+    /// The directory this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version stored in this store.
+    pub fn schema_version(&self) -> Result<u32> {
+        let v = self.t.meta.get(VERSION_KEY)?.ok_or(Error::Corrupt {
+            tree: "meta",
+            detail: "no version".into(),
+        })?;
+        Ok(serde_json::from_slice(&v)?)
+    }
+
+    /// Writes one checkpoint's results, all of them or none (a single sled transaction across trees), then
+    /// flushes. Rewriting the same (run, step) replaces it whole. `raw_eigenvalues` are kept only while this is
+    /// the run's latest checkpoint or pinned; writing a newer checkpoint drops the previous latest's raw values
+    /// unless it is pinned.
+    pub fn write_checkpoint(
+        &self,
+        record: &CheckpointRecord,
+        layers: &[LayerReport],
+        raw_eigenvalues: &[(String, Vec<f64>)],
+    ) -> Result<()> {
+        let run = record.run.as_str();
+        let step = record.step;
+        let mut seen = HashSet::new();
+        for l in layers {
+            if !seen.insert(l.name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "layer {:?} appears twice in checkpoint {run}@{step}",
+                    l.name
+                )));
+            }
+        }
+        for (name, _) in raw_eigenvalues {
+            if !seen.contains(name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "raw eigenvalues for {name:?}, which has no report"
+                )));
+            }
+        }
+
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+
+        // Intern layer names: existing indices are read here; new ones are inserted in the transaction below.
+        let mut next_index = match self
+            .t
+            .layer_names
+            .scan_prefix(keys::run_prefix(run))
+            .next_back()
+        {
+            Some(kv) => {
+                let (k, _) = kv?;
+                keys::split_run(&k)
+                    .and_then(|(_, rest)| keys::be_u32(rest))
+                    .ok_or(Error::Corrupt {
+                        tree: "layer_names",
+                        detail: "bad key".into(),
+                    })?
+                    + 1
+            }
+            None => 0,
+        };
+        let mut ids_batch = Batch::default();
+        let mut names_batch = Batch::default();
+        let mut index_of: HashMap<&str, u32> = HashMap::with_capacity(layers.len());
+        for l in layers {
+            let id = match self.t.layer_ids.get(keys::run_name(run, &l.name))? {
+                Some(v) => keys::be_u32(&v).ok_or(Error::Corrupt {
+                    tree: "layer_ids",
+                    detail: "bad value".into(),
+                })?,
+                None => {
+                    let id = next_index;
+                    next_index += 1;
+                    ids_batch.insert(keys::run_name(run, &l.name), &id.to_be_bytes());
+                    names_batch.insert(keys::run_layer(run, id), l.name.as_bytes());
+                    id
+                }
+            };
+            index_of.insert(l.name.as_str(), id);
+        }
+
+        let mut checkpoints_batch = Batch::default();
+        let mut identities_batch = Batch::default();
+        let mut points_batch = Batch::default();
+        let mut reports_batch = Batch::default();
+        let mut rows_batch = Batch::default();
+        let mut raw_batch = Batch::default();
+
+        // A rewrite of the same checkpoint: forget the old identity and the layers the new version lacks.
+        let step_key = keys::run_step(run, step);
+        if let Some(old) = self.t.checkpoints.get(&step_key)? {
+            let old: CheckpointRecord = serde_json::from_slice(&old)?;
+            let i = &old.identity;
+            identities_batch.remove(keys::identity(&i.path, i.size, i.mtime_ns, &i.header_hash));
+        }
+        if let Some(row) = self.t.phase_rows.get(&step_key)? {
+            let new: HashSet<u32> = index_of.values().copied().collect();
+            for (idx, &code) in row.iter().enumerate() {
+                let idx = idx as u32;
+                if code != ABSENT && !new.contains(&idx) {
+                    points_batch.remove(keys::run_layer_step(run, idx, step));
+                    reports_batch.remove(keys::run_layer_step(run, idx, step));
+                }
+            }
+        }
+        for kv in self.t.raw.scan_prefix(&step_key).keys() {
+            raw_batch.remove(kv?);
+        }
+
+        // Retention of raw eigenvalues.
+        let prev_latest = self.latest_step(run)?;
+        let is_latest = prev_latest.is_none_or(|p| step >= p);
+        if is_latest || self.is_pinned(run, step)? {
+            for (name, evals) in raw_eigenvalues {
+                raw_batch.insert(
+                    keys::run_step_layer(run, step, index_of[name.as_str()]),
+                    records::encode_raw(evals),
+                );
+            }
+        }
+        if let Some(prev) = prev_latest {
+            if is_latest && prev != step && !self.is_pinned(run, prev)? {
+                for k in self.t.raw.scan_prefix(keys::run_step(run, prev)).keys() {
+                    raw_batch.remove(k?);
+                }
+            }
+        }
+
+        let width = index_of
+            .values()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        let mut row = vec![ABSENT; width];
+        for l in layers {
+            let idx = index_of[l.name.as_str()];
+            row[idx as usize] = records::phase_code(l.phase());
+            let k = keys::run_layer_step(run, idx, step);
+            points_batch.insert(
+                k.clone(),
+                records::encode_point(&TrajectoryPoint::from_report(step, l))?,
+            );
+            reports_batch.insert(k, records::encode_report(l)?);
+        }
+        rows_batch.insert(step_key.clone(), row);
+        checkpoints_batch.insert(step_key, serde_json::to_vec(record)?);
+        let i = &record.identity;
+        identities_batch.insert(
+            keys::identity(&i.path, i.size, i.mtime_ns, &i.header_hash),
+            serde_json::to_vec(&(run, step))?,
+        );
+
+        let t = &self.t;
+        (
+            &t.layer_ids,
+            &t.layer_names,
+            &t.checkpoints,
+            &t.identities,
+            &t.points,
+            &t.reports,
+            &t.phase_rows,
+            &t.raw,
+        )
+            .transaction(|(ids, names, cps, idents, pts, reps, rows, raw)| {
+                ids.apply_batch(&ids_batch)?;
+                names.apply_batch(&names_batch)?;
+                cps.apply_batch(&checkpoints_batch)?;
+                idents.apply_batch(&identities_batch)?;
+                pts.apply_batch(&points_batch)?;
+                reps.apply_batch(&reports_batch)?;
+                rows.apply_batch(&rows_batch)?;
+                raw.apply_batch(&raw_batch)?;
+                Ok::<(), ConflictableTransactionError<Error>>(())
+            })?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Keeps the raw eigenvalues of (run, step) from being dropped when newer checkpoints arrive. Returns whether
+    /// raw eigenvalues are held for it now (a checkpoint that was already compacted has none to keep).
+    pub fn pin(&self, run: &str, step: u64) -> Result<bool> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.t.pins.insert(keys::run_step(run, step), &[])?;
+        self.db.flush()?;
+        Ok(self
+            .t
+            .raw
+            .scan_prefix(keys::run_step(run, step))
+            .next()
+            .is_some())
+    }
+
+    /// Removes a pin; the raw eigenvalues go at once unless (run, step) is the run's latest checkpoint.
+    pub fn unpin(&self, run: &str, step: u64) -> Result<()> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.t.pins.remove(keys::run_step(run, step))?;
+        if self.latest_step(run)? != Some(step) {
+            let mut batch = Batch::default();
+            for k in self.t.raw.scan_prefix(keys::run_step(run, step)).keys() {
+                batch.remove(k?);
+            }
+            self.t.raw.apply_batch(batch)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn is_pinned(&self, run: &str, step: u64) -> Result<bool> {
+        Ok(self.t.pins.contains_key(keys::run_step(run, step))?)
+    }
+
+    /// Pinned steps of a run, ascending.
+    pub fn pinned(&self, run: &str) -> Result<Vec<u64>> {
+        self.t
+            .pins
+            .scan_prefix(keys::run_prefix(run))
+            .keys()
+            .map(|k| {
+                let k = k?;
+                keys::split_run(&k)
+                    .and_then(|(_, rest)| keys::be_u64(rest))
+                    .ok_or(Error::Corrupt {
+                        tree: "pins",
+                        detail: "bad key".into(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The highest step stored for `run`.
+    pub fn latest_step(&self, run: &str) -> Result<Option<u64>> {
+        match self
+            .t
+            .checkpoints
+            .scan_prefix(keys::run_prefix(run))
+            .keys()
+            .next_back()
+        {
+            None => Ok(None),
+            Some(k) => {
+                let k = k?;
+                let step = keys::split_run(&k)
+                    .and_then(|(_, rest)| keys::be_u64(rest))
+                    .ok_or(Error::Corrupt {
+                        tree: "checkpoints",
+                        detail: "bad key".into(),
+                    })?;
+                Ok(Some(step))
+            }
+        }
+    }
+
+    /// Flushes sled's buffers to disk (writes already flush; this is for callers that want to be sure).
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! SIGKILL a writer at random moments, at least 30 times: after each kill the store opens, every checkpoint in
+//! it has all its layers, and every checkpoint acknowledged before the kill is there.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use htsr_storage::{OpenOutcome, Store};
+use rand::Rng;
+
+const LAYERS: usize = 24;
+const KILLS: usize = 32;
+
+#[test]
+fn killed_writers_leave_complete_checkpoints_and_lose_no_acknowledged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let mut rng = rand::rng();
+    let mut acked: Vec<u64> = Vec::new();
+    let mut verified_up_to: Option<u64> = None;
+    let mut kills_mid_write = 0;
+
+    for round in 0..KILLS {
+        let first = acked.last().map_or(0, |s| s + 1);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_htsr-storage-crash-writer"))
+            .args([
+                path.to_str().unwrap(),
+                "run",
+                &first.to_string(),
+                &LAYERS.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Half of the kills come at a random time after start (possibly while sled opens or recovers), half a
+        // random time after the first acknowledged write (in the middle of the write loop).
+        let after_first_ack = round % 2 == 1;
+        let delay = Duration::from_micros(rng.random_range(0..40_000));
+        let mut lines = Vec::new();
+        if after_first_ack {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(l) = rx.recv_timeout(Duration::from_millis(50)) {
+                    let is_ack = l.starts_with("ack ");
+                    lines.push(l);
+                    if is_ack {
+                        break;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(delay);
+        // SIGKILL: no destructor, no flush, no chance to finish the write in flight.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill failed");
+        let status = child.wait().unwrap();
+        assert!(
+            !status.success(),
+            "writer must have died from the signal, status {status:?}"
+        );
+        reader.join().unwrap();
+        lines.extend(rx.try_iter());
+        let new_acks: Vec<u64> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("ack "))
+            .map(|s| s.parse().unwrap())
+            .collect();
+        if !new_acks.is_empty() {
+            kills_mid_write += 1;
+        }
+        acked.extend(&new_acks);
+
+        let (store, outcome) =
+            Store::open(&path).unwrap_or_else(|e| panic!("round {round}: open failed: {e}"));
+        assert!(
+            !matches!(outcome, OpenOutcome::Recovered { .. }),
+            "round {round}: a kill corrupted the store: {outcome}"
+        );
+        let steps: Vec<u64> = store.steps("run").unwrap();
+        for s in &acked {
+            assert!(
+                steps.contains(s),
+                "round {round}: acknowledged step {s} is missing"
+            );
+        }
+        // Every checkpoint written since the last check (acked or not) is whole.
+        for cp in store.checkpoints("run").unwrap() {
+            if verified_up_to.is_some_and(|v| cp.step <= v) {
+                continue;
+            }
+            assert_eq!(cp.layer_count, LAYERS);
+            let layers = store.layers_at("run", cp.step).unwrap();
+            assert_eq!(
+                layers.len(),
+                LAYERS,
+                "round {round}: step {} is partial",
+                cp.step
+            );
+        }
+        verified_up_to = steps.last().copied();
+        for name in store.layer_names("run").unwrap() {
+            assert_eq!(
+                store.trajectory("run", &name).unwrap().len(),
+                steps.len(),
+                "layer {name}"
+            );
+        }
+        // The writer resumes after the last stored step, acked or not.
+        if let Some(&last) = steps.last() {
+            if acked.last().is_none_or(|&a| last > a) {
+                acked.push(last);
+            }
+        }
+    }
+    assert!(
+        kills_mid_write >= KILLS / 2,
+        "only {kills_mid_write} kills came after a write"
+    );
+    assert!(
+        acked.len() > KILLS,
+        "the writer wrote too little to test anything: {}",
+        acked.len()
+    );
+}

@@ -1,0 +1,36 @@
+//! Drawing the dashboard into a string, for tests and for the binary's end-to-end checks: the same state,
+//! loading and views as the terminal, on ratatui's `TestBackend`.
+
+use htsr_storage::Store;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use crate::options::DashboardOptions;
+use crate::state::{load, App};
+use crate::view;
+
+/// Draws `app` (after bringing it up to date with `store`) at `width` x `height`; returns the screen's text,
+/// one line per row, trailing spaces kept.
+pub fn render_app(app: &mut App, store: &Store, width: u16, height: u16) -> String {
+    load::prepare(app, store, width, height);
+    let mut terminal =
+        Terminal::new(TestBackend::new(width, height)).expect("the test backend cannot fail");
+    terminal
+        .draw(|f| view::draw(f, app))
+        .expect("the test backend cannot fail");
+    let buf = terminal.backend().buffer();
+    let mut out = String::with_capacity((width as usize + 1) * height as usize);
+    for y in 0..height {
+        for x in 0..width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The first screen the dashboard would show for `store`.
+pub fn render_to_string(store: &Store, opts: DashboardOptions, width: u16, height: u16) -> String {
+    let mut app = App::new(opts);
+    render_app(&mut app, store, width, height)
+}

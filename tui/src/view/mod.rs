@@ -1,0 +1,36 @@
+//! Drawing: pure functions of the state into a ratatui `Frame`. Nothing here reads the store or changes state.
+
+mod chrome;
+mod detail;
+mod empty;
+mod help;
+mod layers;
+mod phase_map;
+mod runs;
+pub mod sparkline;
+pub mod style;
+
+use ratatui::Frame;
+
+use crate::layout;
+use crate::state::{App, View};
+
+/// Draws one frame of the whole dashboard.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let screen = layout::screen(frame.area());
+    chrome::header(frame, screen.header, app);
+    if app.model.is_none() && app.runs.is_empty() {
+        empty::draw(frame, screen.body, app);
+    } else {
+        match app.view {
+            View::Layers => layers::draw(frame, screen.body, app),
+            View::PhaseMap => phase_map::draw(frame, screen.body, app),
+            View::Detail => detail::draw(frame, screen.body, app),
+            View::Runs => runs::draw(frame, screen.body, app),
+        }
+    }
+    chrome::footer(frame, screen.footer, app);
+    if app.help {
+        help::draw(frame, frame.area());
+    }
+}

@@ -37,7 +37,9 @@ fn main() {
                 spikes.push(v.evidence.spikes as f64);
                 softranks.push(v.evidence.mp_softrank);
             }
-            let expected = ensemble.expected().map_or("(none)".to_string(), |p| p.to_string());
+            let expected = ensemble
+                .expected()
+                .map_or("(none)".to_string(), |p| p.to_string());
             print!("| {} | {n}x{m} | {expected} |", ensemble.label());
             for c in counts {
                 print!(" {} |", if c == 0 { String::new() } else { c.to_string() });

@@ -162,7 +162,10 @@ pub fn analyze_tensor(
         }
     };
     if is_integer_or_bool(entry.dtype) {
-        let reason = format!("{:?} tensor: integer and bool tensors hold no weights", entry.dtype);
+        let reason = format!(
+            "{:?} tensor: integer and bool tensors hold no weights",
+            entry.dtype
+        );
         return skip(report, LayerStatus::Skipped, reason);
     }
     let Some(element) = ElementType::from_dtype(entry.dtype) else {

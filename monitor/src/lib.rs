@@ -3,12 +3,14 @@
 //! `checkpoint` reads safetensors files into matrices, `spectrum` turns matrices into eigenvalues, fits
 //! and a phase (pure functions, no I/O), and `analyze` ties them together for one checkpoint.
 
+pub mod analyze;
 pub mod checkpoint;
 pub mod spectrum;
-pub mod analyze;
 
-pub use analyze::{analyze_checkpoint, analyze_matrix, AnalyzeOptions, CheckpointAnalysis, LayerAnalysis};
+pub use analyze::{
+    analyze_checkpoint, analyze_matrix, AnalyzeOptions, CheckpointAnalysis, LayerAnalysis,
+};
+pub mod cli;
 pub mod output;
 pub mod synthetic;
-pub mod cli;
 pub mod watch;

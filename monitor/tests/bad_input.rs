@@ -55,7 +55,10 @@ fn file_error(path: &Path) -> String {
     let out = analyze(path, &[]);
     assert_eq!(out.status.code(), Some(2), "unreadable file -> exit 2");
     let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(err.contains(&path.display().to_string()), "error names the file: {err}");
+    assert!(
+        err.contains(&path.display().to_string()),
+        "error names the file: {err}"
+    );
     err
 }
 
@@ -63,7 +66,11 @@ fn file_error(path: &Path) -> String {
 fn truncated_file_is_refused_with_the_reason() {
     let d = dir();
     let p = d.path().join("model.safetensors");
-    write(&p, &[T("fc.weight", Dtype::F32, vec![64, 32], good_matrix(1))], None);
+    write(
+        &p,
+        &[T("fc.weight", Dtype::F32, vec![64, 32], good_matrix(1))],
+        None,
+    );
     let len = std::fs::metadata(&p).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
     f.set_len(len - 100).unwrap();
@@ -95,7 +102,10 @@ fn header_that_lies_about_sizes_is_refused() {
     bytes.extend(vec![0u8; 4096]); // half the data the header promises
     std::fs::write(&p, &bytes).unwrap();
     let err = file_error(&p);
-    assert!(err.contains("do not cover") || err.contains("invalid"), "{err}");
+    assert!(
+        err.contains("do not cover") || err.contains("invalid"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -117,11 +127,31 @@ fn bad_tensors_fail_alone_and_the_rest_is_analyzed() {
         &[
             T("good.weight", Dtype::F32, vec![64, 32], good_matrix(2)),
             T("nan.weight", Dtype::F32, vec![64, 32], nan),
-            T("zero.weight", Dtype::F32, vec![64, 32], vec![0u8; 64 * 32 * 4]),
-            T("row.weight", Dtype::F32, vec![1, 300], f32s((0..300).map(|i| i as f32))),
-            T("fp8.weight", Dtype::F8_E4M3, vec![64, 32], vec![1u8; 64 * 32]),
+            T(
+                "zero.weight",
+                Dtype::F32,
+                vec![64, 32],
+                vec![0u8; 64 * 32 * 4],
+            ),
+            T(
+                "row.weight",
+                Dtype::F32,
+                vec![1, 300],
+                f32s((0..300).map(|i| i as f32)),
+            ),
+            T(
+                "fp8.weight",
+                Dtype::F8_E4M3,
+                vec![64, 32],
+                vec![1u8; 64 * 32],
+            ),
             T("steps", Dtype::I64, vec![4], vec![0u8; 32]),
-            T("good.bias", Dtype::F32, vec![64], f32s((0..64).map(|i| i as f32))),
+            T(
+                "good.bias",
+                Dtype::F32,
+                vec![64],
+                f32s((0..64).map(|i| i as f32)),
+            ),
         ],
         None,
     );
@@ -131,16 +161,28 @@ fn bad_tensors_fail_alone_and_the_rest_is_analyzed() {
     assert!(table.contains("1 analyzed, 3 failed, 3 skipped"), "{table}");
 
     let a = analyze_checkpoint(&p, &AnalyzeOptions::default()).unwrap();
-    let by: HashMap<&str, _> = a.layers.iter().map(|l| (l.report.name.as_str(), &l.report)).collect();
+    let by: HashMap<&str, _> = a
+        .layers
+        .iter()
+        .map(|l| (l.report.name.as_str(), &l.report))
+        .collect();
     assert_eq!(by["good"].status, LayerStatus::Success);
     let reason = |n: &str| by[n].reason.clone().unwrap_or_default();
     assert_eq!(by["nan"].status, LayerStatus::Failed);
-    assert!(reason("nan").contains("1 NaN and 1 infinite"), "{}", reason("nan"));
+    assert!(
+        reason("nan").contains("1 NaN and 1 infinite"),
+        "{}",
+        reason("nan")
+    );
     assert_eq!(by["zero"].status, LayerStatus::Failed);
     assert!(reason("zero").contains("all weights are zero"));
     assert_eq!(by["zero"].phase(), Some(Phase::RankCollapse));
     assert_eq!(by["row"].status, LayerStatus::Skipped);
-    assert!(reason("row").contains("below min_evals"), "{}", reason("row"));
+    assert!(
+        reason("row").contains("below min_evals"),
+        "{}",
+        reason("row")
+    );
     assert_eq!(by["fp8"].status, LayerStatus::Failed);
     assert!(reason("fp8").contains("unsupported dtype F8_E4M3"));
     assert_eq!(by["steps"].status, LayerStatus::Skipped);
@@ -152,16 +194,37 @@ fn bad_tensors_fail_alone_and_the_rest_is_analyzed() {
 fn half_precision_dtypes_give_the_f32_answer() {
     let d = dir();
     let base = good_matrix(3);
-    let as_f32: Vec<f32> = base.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let as_f32: Vec<f32> = base
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     let to = |f: fn(f32) -> [u8; 2]| -> Vec<u8> { as_f32.iter().flat_map(|v| f(*v)).collect() };
     let p = d.path().join("dtypes.safetensors");
     write(
         &p,
         &[
             T("f32.weight", Dtype::F32, vec![64, 32], base.clone()),
-            T("f64.weight", Dtype::F64, vec![64, 32], as_f32.iter().flat_map(|v| (*v as f64).to_le_bytes()).collect()),
-            T("f16.weight", Dtype::F16, vec![64, 32], to(|v| half::f16::from_f32(v).to_le_bytes())),
-            T("bf16.weight", Dtype::BF16, vec![64, 32], to(|v| half::bf16::from_f32(v).to_le_bytes())),
+            T(
+                "f64.weight",
+                Dtype::F64,
+                vec![64, 32],
+                as_f32
+                    .iter()
+                    .flat_map(|v| (*v as f64).to_le_bytes())
+                    .collect(),
+            ),
+            T(
+                "f16.weight",
+                Dtype::F16,
+                vec![64, 32],
+                to(|v| half::f16::from_f32(v).to_le_bytes()),
+            ),
+            T(
+                "bf16.weight",
+                Dtype::BF16,
+                vec![64, 32],
+                to(|v| half::bf16::from_f32(v).to_le_bytes()),
+            ),
         ],
         None,
     );
@@ -198,7 +261,12 @@ fn sharded_checkpoint_reads_as_one() {
     assert_eq!(names, ["a.weight", "b.weight"]);
     assert_eq!(c.metadata()["htsr.step"], "42");
     let out = analyze(&ck, &["--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["layers"].as_array().unwrap().len(), 2);
     assert_eq!(json["layers"][1]["status"], "success");
@@ -222,11 +290,25 @@ fn layer_filter_and_csv_output() {
         None,
     );
     let out = analyze(&p, &["--format", "csv", "--layers", "^enc"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let csv = String::from_utf8(out.stdout).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    for col in ["name", "alpha", "D", "xmin", "num_pl_spikes", "mp_softrank", "phase", "warning"] {
+    for col in [
+        "name",
+        "alpha",
+        "D",
+        "xmin",
+        "num_pl_spikes",
+        "mp_softrank",
+        "phase",
+        "warning",
+    ] {
         assert!(header.contains(&col), "CSV column {col} in {header:?}");
     }
     let rows: Vec<&str> = lines.collect();

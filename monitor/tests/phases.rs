@@ -60,7 +60,11 @@ fn pareto_mu_1_5_is_very_heavy_tailed() {
         .report
         .phase
         .unwrap();
-    assert!(verdict.very_heavy_tailed, "alpha {} < 2", verdict.evidence.alpha);
+    assert!(
+        verdict.very_heavy_tailed,
+        "alpha {} < 2",
+        verdict.evidence.alpha
+    );
 }
 
 #[test]
@@ -96,7 +100,10 @@ fn evidence_moves_the_way_the_paper_says() {
     let random = evidence(Ensemble::Gaussian);
     let spikes = evidence(Ensemble::StrongSpikes);
     let heavy = evidence(Ensemble::GradedLowRank);
-    assert!((random.normalized_stable_rank - 1.0).abs() < 0.15, "{random:?}");
+    assert!(
+        (random.normalized_stable_rank - 1.0).abs() < 0.15,
+        "{random:?}"
+    );
     assert!(random.normalized_stable_rank > spikes.normalized_stable_rank);
     assert!(random.mp_softrank > heavy.mp_softrank);
     assert!(heavy.frac_outside > spikes.frac_outside);

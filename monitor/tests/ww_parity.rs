@@ -78,7 +78,12 @@ fn power_law_fit_from_ww_eigenvalues_agrees_to_1e9() {
         ] {
             assert_rel(&format!("{} {col}", t.name), ours, num(row, col), 1e-9);
         }
-        assert_eq!(fit.num_pl_spikes as f64, num(row, "num_pl_spikes"), "{}", t.name);
+        assert_eq!(
+            fit.num_pl_spikes as f64,
+            num(row, "num_pl_spikes"),
+            "{}",
+            t.name
+        );
     }
 }
 
@@ -108,19 +113,48 @@ fn from_the_matrices_alpha_xmin_and_norms_agree() {
             assert_rel(&format!("{name} {col}"), v, num(row, col), 1e-9);
         }
         // These carry alpha's own (1e-6-level) agreement.
-        assert_rel(&format!("{name} alpha_weighted"), m.alpha_weighted, num(row, "alpha_weighted"), 1e-6);
-        assert_rel(&format!("{name} log_alpha_norm"), m.log_alpha_norm, num(row, "log_alpha_norm"), 1e-6);
-        for (col, v) in [("N", m.N), ("M", m.M), ("rf", m.rf), ("num_evals", m.num_evals)] {
+        assert_rel(
+            &format!("{name} alpha_weighted"),
+            m.alpha_weighted,
+            num(row, "alpha_weighted"),
+            1e-6,
+        );
+        assert_rel(
+            &format!("{name} log_alpha_norm"),
+            m.log_alpha_norm,
+            num(row, "log_alpha_norm"),
+            1e-6,
+        );
+        for (col, v) in [
+            ("N", m.N),
+            ("M", m.M),
+            ("rf", m.rf),
+            ("num_evals", m.num_evals),
+        ] {
             assert_eq!(v as f64, num(row, col), "{name} {col}");
         }
         assert_eq!(m.Q, num(row, "Q"), "{name} Q");
         assert_eq!(r.warning.as_str(), row["warning"], "{name} warning");
-        assert_eq!(m.weak_rank_loss as f64, num(row, "weak_rank_loss"), "{name}");
+        assert_eq!(
+            m.weak_rank_loss as f64,
+            num(row, "weak_rank_loss"),
+            "{name}"
+        );
         if name != "rank50_1000x500" {
             // Full-rank layers: the Gram path resolves every eigenvalue.
-            assert_rel(&format!("{name} sv_min"), m.sv_min, num(row, "sv_min"), 1e-6);
+            assert_rel(
+                &format!("{name} sv_min"),
+                m.sv_min,
+                num(row, "sv_min"),
+                1e-6,
+            );
             assert_eq!(m.matrix_rank as f64, num(row, "matrix_rank"), "{name}");
-            assert_rel(&format!("{name} entropy"), m.entropy, num(row, "entropy"), 1e-9);
+            assert_rel(
+                &format!("{name} entropy"),
+                m.entropy,
+                num(row, "entropy"),
+                1e-9,
+            );
         }
     }
 }
@@ -130,15 +164,34 @@ fn accurate_mode_resolves_tiny_singular_values_like_ww() {
     let rows = ww_rows("synthetic_ww_default.csv");
     let a = analysis(EigenMethod::Accurate);
     let ours = by_name(&a);
-    for name in ["rank50_1000x500", "gaussian_iid_1000x500", "conv_gaussian_64x32x3x3"] {
+    for name in [
+        "rank50_1000x500",
+        "gaussian_iid_1000x500",
+        "conv_gaussian_64x32x3x3",
+    ] {
         let row = &rows[name];
         let r = ours[name];
         let m = r.metrics.as_ref().unwrap();
         assert_eq!(m.matrix_rank as f64, num(row, "matrix_rank"), "{name}");
         assert_eq!(m.rank_loss as f64, num(row, "rank_loss"), "{name}");
-        assert_rel(&format!("{name} entropy"), m.entropy, num(row, "entropy"), 1e-9);
-        assert_rel(&format!("{name} sv_min"), m.sv_min, num(row, "sv_min"), 1e-3);
-        assert_rel(&format!("{name} alpha"), r.alpha().unwrap(), num(row, "alpha"), 1e-6);
+        assert_rel(
+            &format!("{name} entropy"),
+            m.entropy,
+            num(row, "entropy"),
+            1e-9,
+        );
+        assert_rel(
+            &format!("{name} sv_min"),
+            m.sv_min,
+            num(row, "sv_min"),
+            1e-3,
+        );
+        assert_rel(
+            &format!("{name} alpha"),
+            r.alpha().unwrap(),
+            num(row, "alpha"),
+            1e-6,
+        );
     }
 }
 
@@ -155,10 +208,30 @@ fn marchenko_pastur_fit_agrees_with_mp_fit_reference() {
             "{name}: num_spikes {spikes} vs {}",
             row["num_spikes"]
         );
-        assert_rel(&format!("{name} sigma_mp"), mp.sigma_mp, num(row, "sigma_mp"), 0.01);
-        assert_rel(&format!("{name} W_scale"), mp.w_scale, num(row, "W_scale"), 1e-9);
-        assert_rel(&format!("{name} bulk_max"), mp.bulk_max, num(row, "bulk_max"), 0.02);
-        assert_rel(&format!("{name} mp_softrank"), mp.mp_softrank, num(row, "mp_softrank"), 0.02);
+        assert_rel(
+            &format!("{name} sigma_mp"),
+            mp.sigma_mp,
+            num(row, "sigma_mp"),
+            0.01,
+        );
+        assert_rel(
+            &format!("{name} W_scale"),
+            mp.w_scale,
+            num(row, "W_scale"),
+            1e-9,
+        );
+        assert_rel(
+            &format!("{name} bulk_max"),
+            mp.bulk_max,
+            num(row, "bulk_max"),
+            0.02,
+        );
+        assert_rel(
+            &format!("{name} mp_softrank"),
+            mp.mp_softrank,
+            num(row, "mp_softrank"),
+            0.02,
+        );
     }
 }
 
@@ -174,18 +247,51 @@ fn randomization_finds_ww_traps_and_repeats_with_a_seed() {
     let b = analyze_checkpoint(&fixture("synthetic.safetensors"), &opts).unwrap();
     assert_eq!(a.layers.len(), 3);
     for (x, y) in a.layers.iter().zip(&b.layers) {
-        assert_eq!(x.report.randomization, y.report.randomization, "same seed, same result");
+        assert_eq!(
+            x.report.randomization, y.report.randomization,
+            "same seed, same result"
+        );
         let r = x.report.randomization.as_ref().unwrap();
         let row = &rows[&x.report.name];
         // WW's shuffle is unseeded: compare statistically.
-        assert!((r.ww_softrank - num(row, "ww_softrank")).abs() < 0.1 * num(row, "ww_softrank").max(0.1),
-            "{}: ww_softrank {} vs {}", x.report.name, r.ww_softrank, row["ww_softrank"]);
-        assert!((r.rand_distance - num(row, "rand_distance")).abs() < 0.05,
-            "{}: rand_distance {} vs {}", x.report.name, r.rand_distance, row["rand_distance"]);
+        assert!(
+            (r.ww_softrank - num(row, "ww_softrank")).abs()
+                < 0.1 * num(row, "ww_softrank").max(0.1),
+            "{}: ww_softrank {} vs {}",
+            x.report.name,
+            r.ww_softrank,
+            row["ww_softrank"]
+        );
+        assert!(
+            (r.rand_distance - num(row, "rand_distance")).abs() < 0.05,
+            "{}: rand_distance {} vs {}",
+            x.report.name,
+            r.rand_distance,
+            row["rand_distance"]
+        );
     }
-    let pareto = a.layers.iter().find(|l| l.report.name.starts_with("pareto")).unwrap();
-    let traps = pareto.report.randomization.as_ref().unwrap().rand_num_spikes;
-    assert!(traps >= 3, "heavy-tailed elements leave correlation traps after shuffling: {traps}");
-    let gauss = a.layers.iter().find(|l| l.report.name.starts_with("gaussian_iid")).unwrap();
-    assert_eq!(gauss.report.randomization.as_ref().unwrap().rand_num_spikes, 0);
+    let pareto = a
+        .layers
+        .iter()
+        .find(|l| l.report.name.starts_with("pareto"))
+        .unwrap();
+    let traps = pareto
+        .report
+        .randomization
+        .as_ref()
+        .unwrap()
+        .rand_num_spikes;
+    assert!(
+        traps >= 3,
+        "heavy-tailed elements leave correlation traps after shuffling: {traps}"
+    );
+    let gauss = a
+        .layers
+        .iter()
+        .find(|l| l.report.name.starts_with("gaussian_iid"))
+        .unwrap();
+    assert_eq!(
+        gauss.report.randomization.as_ref().unwrap().rand_num_spikes,
+        0
+    );
 }

@@ -84,12 +84,7 @@ impl LimitArgs {
 
     fn apply_threads(&self) {
         if let Some(n) = self.threads {
-            let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
-            faer::set_global_parallelism(if n <= 1 {
-                faer::Par::Seq
-            } else {
-                faer::Par::rayon(n)
-            });
+            htsr_monitor::spectrum::set_threads(n);
         }
     }
 }
@@ -98,7 +93,8 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     args.limits.apply_threads();
     let mut opts = args.limits.options();
     if let Some(re) = &args.layers {
-        opts.layer_filter = Some(regex::Regex::new(re).map_err(|e| anyhow::anyhow!("--layers: {e}"))?);
+        opts.layer_filter =
+            Some(regex::Regex::new(re).map_err(|e| anyhow::anyhow!("--layers: {e}"))?);
     }
     if args.accurate {
         opts.spectrum.method = EigenMethod::Accurate;
@@ -133,7 +129,10 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     if analysis.layers.is_empty() {
-        eprintln!("htsr-watch analyze: {}: no tensors to analyze", args.path.display());
+        eprintln!(
+            "htsr-watch analyze: {}: no tensors to analyze",
+            args.path.display()
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(if analysis.any_failed() {

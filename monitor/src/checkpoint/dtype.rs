@@ -108,7 +108,10 @@ mod tests {
     fn decodes_every_float_dtype_exactly() {
         let values = [1.5f64, -2.25, 0.0, 1024.0];
         let f64_bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let f32_bytes: Vec<u8> = values.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
+        let f32_bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|v| (*v as f32).to_le_bytes())
+            .collect();
         let f16_bytes: Vec<u8> = values
             .iter()
             .flat_map(|v| half::f16::from_f64(*v).to_le_bytes())

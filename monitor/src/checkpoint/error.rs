@@ -39,7 +39,10 @@ impl CheckpointError {
 }
 
 /// A safetensors parse error in words a user understands.
-pub(crate) fn describe_safetensors_error(err: &safetensors::SafeTensorError, file_len: u64) -> String {
+pub(crate) fn describe_safetensors_error(
+    err: &safetensors::SafeTensorError,
+    file_len: u64,
+) -> String {
     use safetensors::SafeTensorError as E;
     match err {
         E::HeaderTooSmall if file_len == 0 => "the file is empty".to_string(),

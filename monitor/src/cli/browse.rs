@@ -24,7 +24,9 @@ pub fn run(args: BrowseArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_store(&args.dir.clone().unwrap_or_else(|| PathBuf::from("."))));
     if !std::io::stdout().is_terminal() {
-        eprintln!("htsr-watch browse: the dashboard needs a terminal; use `htsr-watch export` for files");
+        eprintln!(
+            "htsr-watch browse: the dashboard needs a terminal; use `htsr-watch export` for files"
+        );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     let store = match open_existing(&path, "browse") {

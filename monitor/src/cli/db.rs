@@ -32,13 +32,26 @@ pub fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let stats = store.stats()?;
-            println!("store {} (schema version {})", stats.path, stats.schema_version);
+            println!(
+                "store {} (schema version {})",
+                stats.path, stats.schema_version
+            );
             println!("{:<16} {:>10} {:>12}", "tree", "keys", "bytes");
             for t in &stats.trees {
                 println!("{:<16} {:>10} {:>12}", t.name, t.keys, human_bytes(t.bytes));
             }
-            println!("{:<16} {:>10} {:>12}", "logical", "", human_bytes(stats.logical_bytes));
-            println!("{:<16} {:>10} {:>12}", "on disk", "", human_bytes(stats.on_disk_bytes));
+            println!(
+                "{:<16} {:>10} {:>12}",
+                "logical",
+                "",
+                human_bytes(stats.logical_bytes)
+            );
+            println!(
+                "{:<16} {:>10} {:>12}",
+                "on disk",
+                "",
+                human_bytes(stats.on_disk_bytes)
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

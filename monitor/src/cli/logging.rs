@@ -68,7 +68,10 @@ pub fn to_stderr(bar: Option<ProgressBar>) {
 
 /// Logs to a file (appending), for when the dashboard owns the terminal.
 pub fn to_file(path: &Path) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_target(false)

@@ -51,3 +51,40 @@ pub fn open_existing(path: &Path, command: &str) -> Result<Store, ExitCode> {
         }
     }
 }
+
+/// Creates the store at `path` if there is none, atomically: it is made under a temporary sibling name and
+/// renamed into place once its schema version is on disk. `Store::open` alone creates it in place, and a daemon
+/// killed in the few milliseconds before the version key is flushed leaves a directory the next start takes
+/// for a corrupt store (set aside, rebuilt: nothing lost, but an alarming message and a `.corrupt-*` folder).
+pub fn create_store_atomically(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        return Ok(());
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "htsr".to_string());
+    let tmp = path.with_file_name(format!(".{}.creating", name.trim_start_matches('.')));
+    if tmp.exists() {
+        // Left by a start that was killed while creating: it holds nothing yet.
+        std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    {
+        let (store, _) = Store::open(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        store
+            .flush()
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    }
+    match std::fs::rename(&tmp, path) {
+        Ok(()) => Ok(()),
+        // Another process created it meanwhile: use theirs.
+        Err(_) if path.exists() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}

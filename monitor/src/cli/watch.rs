@@ -45,13 +45,17 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
     if v.is_finite() && v > 0.0 && v < 1e9 {
         Ok(Duration::from_secs_f64(v))
     } else {
-        Err(format!("--{name} must be a positive number of seconds, not {v}"))
+        Err(format!(
+            "--{name} must be a positive number of seconds, not {v}"
+        ))
     }
 }
 
 pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let Some(dir) = args.dir.clone() else {
-        eprintln!("htsr-watch: which directory? usage: htsr-watch DIR [--once] [--headless] (see --help)");
+        eprintln!(
+            "htsr-watch: which directory? usage: htsr-watch DIR [--once] [--headless] (see --help)"
+        );
         return Ok(ExitCode::from(EXIT_USAGE));
     };
     if !dir.is_dir() {
@@ -92,6 +96,10 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         logging::to_stderr(bar.clone());
     }
 
+    if let Err(e) = super::create_store_atomically(&store_dir) {
+        eprintln!("htsr-watch: creating the store: {e}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
     let (store, outcome) = match Store::open(&store_dir) {
         Ok(v) => v,
         Err(e) if e.is_locked() => {
@@ -156,6 +164,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("the daemon thread panicked"))??;
     shown?;
-    tracing::info!("dashboard closed after {} checkpoints stored", summary.stored);
+    tracing::info!(
+        "dashboard closed after {} checkpoints stored",
+        summary.stored
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -31,7 +31,11 @@ pub fn write_csv(
     let mut writer = csv::Writer::from_writer(out);
     for layer in &analysis.layers {
         writer
-            .serialize(htsr_storage::export::ExportRow::new(&run, step, &layer.report))
+            .serialize(htsr_storage::export::ExportRow::new(
+                &run,
+                step,
+                &layer.report,
+            ))
             .map_err(std::io::Error::other)?;
     }
     writer.flush()

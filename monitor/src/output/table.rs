@@ -33,7 +33,11 @@ fn phase_label(r: &LayerReport) -> String {
 }
 
 /// Writes the human table: one row per tensor, skipped and failed ones with their reason.
-pub fn write_table(out: &mut dyn Write, analysis: &CheckpointAnalysis, colour: bool) -> io::Result<()> {
+pub fn write_table(
+    out: &mut dyn Write,
+    analysis: &CheckpointAnalysis,
+    colour: bool,
+) -> io::Result<()> {
     let name_width = analysis
         .layers
         .iter()
@@ -76,7 +80,8 @@ pub fn write_table(out: &mut dyn Write, analysis: &CheckpointAnalysis, colour: b
             fmt_num(pl.map(|p| p.alpha), 3),
             fmt_num(pl.map(|p| p.d), 3),
             pl.map_or("-".to_string(), |p| p.num_pl_spikes.to_string()),
-            r.mp.as_ref().map_or("-".to_string(), |m| m.num_spikes.to_string()),
+            r.mp.as_ref()
+                .map_or("-".to_string(), |m| m.num_spikes.to_string()),
             fmt_num(r.mp.as_ref().map(|m| m.mp_softrank), 3),
         )?;
     }

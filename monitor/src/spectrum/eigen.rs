@@ -2,8 +2,7 @@
 //! 1/N). By default from the Gram matrix of the smaller side, accumulated in f64, eigenvalues only; with
 //! `EigenMethod::Accurate` from the singular values of W itself.
 
-use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::{Accum, Mat, Side};
+use faer::Mat;
 
 use super::source::SliceSource;
 
@@ -68,6 +67,42 @@ pub fn pooled_eigenvalues<S: SliceSource>(src: &S, method: EigenMethod) -> Poole
     }
 }
 
+/// The Gram product and symmetric eigenvalues: faer (pure Rust, portable) unless the `openblas` feature is on.
+#[cfg(not(feature = "openblas"))]
+mod backend {
+    use faer::linalg::matmul::triangular::{self, BlockStructure};
+    use faer::{Accum, Mat, MatRef, Side};
+
+    /// gram (lower triangle) = block^T block, or += when `accumulate`.
+    pub fn accumulate_gram(gram: &mut Mat<f64>, block: MatRef<'_, f64>, accumulate: bool) {
+        triangular::matmul(
+            gram.as_mut(),
+            BlockStructure::TriangularLower,
+            if accumulate {
+                Accum::Add
+            } else {
+                Accum::Replace
+            },
+            block.transpose(),
+            BlockStructure::Rectangular,
+            block,
+            BlockStructure::Rectangular,
+            1.0,
+            faer::get_global_parallelism(),
+        );
+    }
+
+    /// Eigenvalues of the symmetric matrix held in the lower triangle, ascending.
+    pub fn eigenvalues_lower(gram: Mat<f64>) -> Option<Vec<f64>> {
+        gram.self_adjoint_eigenvalues(Side::Lower).ok()
+    }
+}
+
+#[cfg(feature = "openblas")]
+mod backend {
+    pub use super::super::lapack::{eigenvalues_lower, syrk_lower as accumulate_gram};
+}
+
 /// Eigenvalues of the Gram matrix of slice `p`'s smaller side, clipped at 0.
 fn gram_eigenvalues<S: SliceSource>(src: &S, p: usize) -> Vec<f64> {
     let (rows, cols) = (src.rows(), src.cols());
@@ -78,7 +113,6 @@ fn gram_eigenvalues<S: SliceSource>(src: &S, p: usize) -> Vec<f64> {
     } else {
         (cols, rows)
     };
-    let par = faer::get_global_parallelism();
     let mut gram = Mat::<f64>::zeros(features, features);
     let mut block = Mat::<f64>::zeros(GRAM_BLOCK.min(samples), features);
     let mut start = 0;
@@ -94,27 +128,10 @@ fn gram_eigenvalues<S: SliceSource>(src: &S, p: usize) -> Vec<f64> {
                 };
             }
         }
-        let b = block.as_ref().subrows(0, len);
-        triangular::matmul(
-            gram.as_mut(),
-            BlockStructure::TriangularLower,
-            if start == 0 {
-                Accum::Replace
-            } else {
-                Accum::Add
-            },
-            b.transpose(),
-            BlockStructure::Rectangular,
-            b,
-            BlockStructure::Rectangular,
-            1.0,
-            par,
-        );
+        backend::accumulate_gram(&mut gram, block.as_ref().subrows(0, len), start > 0);
         start += len;
     }
-    let mut evals = gram
-        .self_adjoint_eigenvalues(Side::Lower)
-        .unwrap_or_else(|_| vec![f64::NAN; features]);
+    let mut evals = backend::eigenvalues_lower(gram).unwrap_or_else(|| vec![f64::NAN; features]);
     for l in &mut evals {
         if *l < 0.0 {
             *l = 0.0;

@@ -79,7 +79,7 @@ pub fn spectral_metrics(
 /// rank (Martin & Mahoney 2021, eq. for S(W); WW `RMT.matrix_entropy`).
 fn matrix_entropy(evals: &[f64], rank: usize) -> f64 {
     let total: f64 = evals.iter().sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return f64::NAN;
     }
     let h: f64 = evals

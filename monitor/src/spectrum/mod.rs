@@ -1,6 +1,8 @@
 //! The spectrum of a layer and everything read from it. Pure functions: matrices in, reports out, no I/O.
 
 pub mod eigen;
+#[cfg(feature = "openblas")]
+pub mod lapack;
 pub mod metrics;
 pub mod mp;
 pub mod phase;
@@ -59,9 +61,9 @@ pub fn analyze_source<S: SliceSource>(src: &S, opts: &SpectrumOptions) -> Spectr
         m: src.m(),
         rf: src.slices(),
     };
-    let randomization = opts.randomize_seed.map(|seed| {
-        randomize::randomize(src, &pooled.evals, shape.q(), opts.method, seed)
-    });
+    let randomization = opts
+        .randomize_seed
+        .map(|seed| randomize::randomize(src, &pooled.evals, shape.q(), opts.method, seed));
     let mut analysis = analyze_eigenvalues(pooled, shape, opts);
     analysis.randomization = randomization;
     analysis
@@ -96,4 +98,19 @@ pub fn analyze_eigenvalues(
         warning: warning_for(alpha),
         randomization: None,
     }
+}
+
+/// Limits the linear algebra (rayon, faer, and OpenBLAS when enabled) to `n` threads. Call once, early.
+pub fn set_threads(n: usize) {
+    let n = n.max(1);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+    faer::set_global_parallelism(if n == 1 {
+        faer::Par::Seq
+    } else {
+        faer::Par::rayon(n)
+    });
+    #[cfg(feature = "openblas")]
+    lapack::set_threads(n);
 }

@@ -114,7 +114,7 @@ impl<'a> LinearKde<'a> {
 pub fn fit_mp(evals: &[f64], q: f64, m: usize) -> Option<MpResult> {
     let n = evals.len();
     let sum: f64 = evals.iter().sum();
-    if n == 0 || !(sum > 0.0) || !sum.is_finite() {
+    if n == 0 || !(sum.is_finite() && sum > 0.0) {
         return None;
     }
     let s2 = n as f64 / sum;

@@ -64,8 +64,8 @@ pub fn fit_power_law(evals: &[f64]) -> Result<PowerLawFit, PowerLawError> {
         }
     };
     let last_candidate = n - min_tail; // tails of at least min_tail points (2 = all but the largest)
-    // Candidates are scanned in chunks in parallel; within a chunk a candidate stops computing its KS distance
-    // once it exceeds the chunk's best, which keeps the exact first-argmin while skipping most of the O(n^2).
+                                       // Candidates are scanned in chunks in parallel; within a chunk a candidate stops computing its KS distance
+                                       // once it exceeds the chunk's best, which keeps the exact first-argmin while skipping most of the O(n^2).
     let chunk = 64;
     let best = (0..=last_candidate)
         .collect::<Vec<_>>()
@@ -136,7 +136,11 @@ mod tests {
 
     /// Brute-force WWFit, re-summing each tail, to check the fast path against.
     fn reference_fit(evals: &[f64]) -> (f64, f64, f64) {
-        let mut x: Vec<f64> = evals.iter().copied().filter(|v| *v > EVALS_THRESH).collect();
+        let mut x: Vec<f64> = evals
+            .iter()
+            .copied()
+            .filter(|v| *v > EVALS_THRESH)
+            .collect();
         x.sort_by(f64::total_cmp);
         let n = x.len();
         let mut best = (0usize, f64::INFINITY, 0.0);
@@ -166,14 +170,20 @@ mod tests {
         let mut state = 12345u64;
         let evals: Vec<f64> = (0..700)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let u = ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
                 0.1 * u.powf(-1.0 / 2.5)
             })
             .collect();
         let fit = fit_power_law(&evals).unwrap();
         let (alpha, xmin, d) = reference_fit(&evals);
-        assert!((fit.alpha - alpha).abs() < 1e-10 * alpha, "{} vs {alpha}", fit.alpha);
+        assert!(
+            (fit.alpha - alpha).abs() < 1e-10 * alpha,
+            "{} vs {alpha}",
+            fit.alpha
+        );
         assert_eq!(fit.xmin, xmin);
         assert!((fit.d - d).abs() < 1e-12);
         // A Pareto sample with density exponent 3.5 should be fitted near it.

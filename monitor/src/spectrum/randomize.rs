@@ -95,7 +95,7 @@ pub fn randomize<S: SliceSource>(
 /// over the index, as WW computes `rand_distance` (scipy's `jensenshannon`).
 pub fn jensen_shannon_distance(a: &[f64], b: &[f64]) -> f64 {
     let (sa, sb): (f64, f64) = (a.iter().sum(), b.iter().sum());
-    if a.len() != b.len() || !(sa > 0.0) || !(sb > 0.0) {
+    if a.len() != b.len() || !(sa.is_finite() && sa > 0.0 && sb.is_finite() && sb > 0.0) {
         return f64::NAN;
     }
     let kl_to_mid = |p: f64, m: f64| if p > 0.0 { p * (p / m).ln() } else { 0.0 };

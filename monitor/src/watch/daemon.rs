@@ -120,7 +120,10 @@ pub fn run(
         .root
         .canonicalize()
         .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.root.display()))?;
-    let store_dir = cfg.store_dir.canonicalize().unwrap_or(cfg.store_dir.clone());
+    let store_dir = cfg
+        .store_dir
+        .canonicalize()
+        .unwrap_or(cfg.store_dir.clone());
     let layout = Layout::new(cfg.root.clone(), vec![store_dir]);
     let (tx, rx) = channel::<Msg>();
     {
@@ -177,7 +180,11 @@ pub fn run(
         daemon.look_due(Instant::now());
         daemon.dispatch(&pool);
         daemon.report_status();
-        if daemon.cfg.once && daemon.tracker.is_idle() && daemon.queue.is_empty() && daemon.in_flight.is_empty() {
+        if daemon.cfg.once
+            && daemon.tracker.is_idle()
+            && daemon.queue.is_empty()
+            && daemon.in_flight.is_empty()
+        {
             break;
         }
         let now = Instant::now();
@@ -208,9 +215,10 @@ pub fn run(
     }
     pool.join();
     if let Err(e) = daemon.store.flush() {
-        daemon
-            .progress
-            .warn(format!("{}: flushing the store: {e}", daemon.store.path().display()));
+        daemon.progress.warn(format!(
+            "{}: flushing the store: {e}",
+            daemon.store.path().display()
+        ));
     }
     daemon.progress.finish();
     let s = &daemon.summary;
@@ -235,9 +243,14 @@ impl Daemon {
             let _ = tx.send(msg);
         };
         let watcher: notify::Result<Box<dyn Watcher + Send>> = match self.cfg.poll {
-            Some(interval) => notify::PollWatcher::new(handler, notify::Config::default().with_poll_interval(interval))
-                .map(|w| Box::new(w) as Box<dyn Watcher + Send>),
-            None => notify::recommended_watcher(handler).map(|w| Box::new(w) as Box<dyn Watcher + Send>),
+            Some(interval) => notify::PollWatcher::new(
+                handler,
+                notify::Config::default().with_poll_interval(interval),
+            )
+            .map(|w| Box::new(w) as Box<dyn Watcher + Send>),
+            None => {
+                notify::recommended_watcher(handler).map(|w| Box::new(w) as Box<dyn Watcher + Send>)
+            }
         };
         let mut watcher = match watcher {
             Ok(w) => w,
@@ -273,7 +286,9 @@ impl Daemon {
             Msg::RescanAll => {
                 self.dirty.insert(Scope::All);
             }
-            Msg::WatchError(e) => self.progress.warn(format!("watching {}: {e}", self.cfg.root.display())),
+            Msg::WatchError(e) => self
+                .progress
+                .warn(format!("watching {}: {e}", self.cfg.root.display())),
             Msg::Done(outcome) => self.finished(*outcome),
             Msg::Wake => {}
         }
@@ -322,7 +337,9 @@ impl Daemon {
             match self.tracker.observe(&candidate.path, result, now) {
                 Verdict::Wait => {}
                 Verdict::Ready(candidate, look) => self.make_job(candidate, look),
-                Verdict::Broken(candidate, look, reason) => self.store_broken(&candidate, &look, reason, Default::default()),
+                Verdict::Broken(candidate, look, reason) => {
+                    self.store_broken(&candidate, &look, reason, Default::default())
+                }
                 Verdict::Gone(candidate) => {
                     tracing::debug!(path = %candidate.path.display(), "vanished before it was read");
                     self.summary.gone += 1;
@@ -366,8 +383,10 @@ impl Daemon {
             }
             Ok(None) => false,
             Err(e) => {
-                self.progress
-                    .warn(format!("{}: reading the store: {e}", self.store.path().display()));
+                self.progress.warn(format!(
+                    "{}: reading the store: {e}",
+                    self.store.path().display()
+                ));
                 false
             }
         }
@@ -383,14 +402,26 @@ impl Daemon {
     }
 
     /// The step of a checkpoint: `htsr.step`, else the last number in its name, else the order seen.
-    fn step_for(&mut self, run: &str, candidate: &Candidate, metadata: &std::collections::BTreeMap<String, String>) -> u64 {
+    fn step_for(
+        &mut self,
+        run: &str,
+        candidate: &Candidate,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> u64 {
         let from_meta = metadata.get("htsr.step").and_then(|s| {
             let s = s.trim();
-            s.parse::<u64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+            s.parse::<u64>().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                    .map(|f| f as u64)
+            })
         });
-        let name = candidate.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = candidate
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let step = match from_meta.or_else(|| step_from_name(&name)) {
             Some(step) => step,
             None => {
@@ -414,7 +445,10 @@ impl Daemon {
             }
             Err(CheckpointError::Io { source, .. }) => {
                 self.tracker.unsettle(&candidate.path);
-                self.warn_once(&candidate.path, format!("{}: {source}", candidate.path.display()));
+                self.warn_once(
+                    &candidate.path,
+                    format!("{}: {source}", candidate.path.display()),
+                );
                 if self.cfg.once {
                     self.summary.failed += 1;
                 }
@@ -422,7 +456,8 @@ impl Daemon {
             }
             Err(e) => {
                 let reason = match &e {
-                    CheckpointError::Invalid { reason, .. } | CheckpointError::Index { reason, .. } => reason.clone(),
+                    CheckpointError::Invalid { reason, .. }
+                    | CheckpointError::Index { reason, .. } => reason.clone(),
                     other => other.to_string(),
                 };
                 return self.store_broken(&candidate, &look, reason, Default::default());
@@ -456,7 +491,14 @@ impl Daemon {
         let step = self.step_for(&run, candidate, &metadata);
         self.summary.failed += 1;
         self.progress.failed(&run, step, &candidate.path, &reason);
-        if let Err(e) = store_failed(&self.store, &run, step, look.identity(&candidate.rel), metadata, &reason) {
+        if let Err(e) = store_failed(
+            &self.store,
+            &run,
+            step,
+            look.identity(&candidate.rel),
+            metadata,
+            &reason,
+        ) {
             self.tracker.unsettle(&candidate.path);
             self.progress.warn(format!(
                 "{}: storing the failed record of {}: {e}",
@@ -472,8 +514,10 @@ impl Daemon {
             let Some(job) = self.queue.pop_next(&busy) else {
                 break;
             };
-            self.progress.analyzing(&job.run, job.step, &job.candidate.path);
-            self.in_flight.insert(job.candidate.path.clone(), job.run.clone());
+            self.progress
+                .analyzing(&job.run, job.step, &job.candidate.path);
+            self.in_flight
+                .insert(job.candidate.path.clone(), job.run.clone());
             pool.submit(job);
         }
     }
@@ -494,8 +538,15 @@ impl Daemon {
                 if failed_layers > 0 {
                     self.summary.failed += 1;
                 }
-                self.progress
-                    .stored(&job.run, job.step, layers, failed_layers, reused, seconds, phase_counts);
+                self.progress.stored(
+                    &job.run,
+                    job.step,
+                    layers,
+                    failed_layers,
+                    reused,
+                    seconds,
+                    phase_counts,
+                );
             }
             Outcome::StoredFailed { job, reason } => {
                 self.summary.failed += 1;
@@ -530,7 +581,11 @@ impl Daemon {
     }
 
     fn report_status(&mut self) {
-        let (queued, in_flight, waiting) = (self.queue.len(), self.in_flight.len(), self.tracker.pending_len());
+        let (queued, in_flight, waiting) = (
+            self.queue.len(),
+            self.in_flight.len(),
+            self.tracker.pending_len(),
+        );
         self.progress.set_status(queued, in_flight, waiting);
     }
 }

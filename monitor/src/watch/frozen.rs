@@ -51,7 +51,13 @@ impl FrozenMemo {
     }
 
     /// The hashes of the run's last complete checkpoint stored before `step`, if they can be had.
-    pub fn previous(&self, store: &Store, run: &str, step: u64, opts: &AnalyzeOptions) -> Option<Arc<Previous>> {
+    pub fn previous(
+        &self,
+        store: &Store,
+        run: &str,
+        step: u64,
+        opts: &AnalyzeOptions,
+    ) -> Option<Arc<Previous>> {
         let steps = store.steps(run).ok()?;
         let record = steps
             .iter()

@@ -83,7 +83,9 @@ pub fn look(path: &Path, sharded: bool) -> Result<Look, LookError> {
     }
 }
 
-fn validity_of(probe: Result<crate::checkpoint::HeaderProbe, CheckpointError>) -> Result<Validity, LookError> {
+fn validity_of(
+    probe: Result<crate::checkpoint::HeaderProbe, CheckpointError>,
+) -> Result<Validity, LookError> {
     match probe {
         Ok(p) if p.is_complete() => Ok(Validity::Complete {
             header_hash: p.header_hash,

@@ -34,7 +34,11 @@ pub struct Progress {
 
 impl Progress {
     /// `bar`: the progress bar to drive (the binary makes it, so that log lines can be printed around it).
-    pub fn new(bar: Option<ProgressBar>, events: Option<Sender<LiveEvent>>, watching: &Path) -> Self {
+    pub fn new(
+        bar: Option<ProgressBar>,
+        events: Option<Sender<LiveEvent>>,
+        watching: &Path,
+    ) -> Self {
         if let Some(bar) = &bar {
             bar.set_style(
                 ProgressStyle::with_template(

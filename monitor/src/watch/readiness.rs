@@ -223,7 +223,9 @@ impl Tracker {
                 self.settle(path, look.size, look.mtime_ns);
                 return Verdict::Broken(candidate, look, reason);
             }
-            Validity::Invalid { reason } | Validity::Incomplete { reason } if age >= cfg.give_up => {
+            Validity::Invalid { reason } | Validity::Incomplete { reason }
+                if age >= cfg.give_up =>
+            {
                 let reason = format!(
                     "{reason}; still not a complete checkpoint after {} s",
                     cfg.give_up.as_secs()
@@ -272,11 +274,17 @@ mod tests {
         let mut t = Tracker::new(ReadinessConfig::default());
         let t0 = Instant::now();
         assert!(t.offer(cand("a"), Some((10, 10)), t0));
-        assert_eq!(t.observe(Path::new("a"), look(10, complete()), t0), Verdict::Wait);
+        assert_eq!(
+            t.observe(Path::new("a"), look(10, complete()), t0),
+            Verdict::Wait
+        );
         assert!(t.due(t0).is_empty());
         let t1 = t0 + Duration::from_millis(60);
         assert_eq!(t.due(t1).len(), 1);
-        assert!(matches!(t.observe(Path::new("a"), look(10, complete()), t1), Verdict::Ready(..)));
+        assert!(matches!(
+            t.observe(Path::new("a"), look(10, complete()), t1),
+            Verdict::Ready(..)
+        ));
         assert!(t.is_idle());
         // Settled: the same stat is not offered again; a changed one is.
         assert!(!t.offer(cand("a"), Some((10, 10)), t1));
@@ -292,7 +300,9 @@ mod tests {
             let v = if size % 2 == 0 {
                 complete()
             } else {
-                Validity::Incomplete { reason: "short".into() }
+                Validity::Incomplete {
+                    reason: "short".into(),
+                }
             };
             assert_eq!(t.observe(Path::new("a"), look(size, v), now), Verdict::Wait);
             now += Duration::from_millis(500);
@@ -305,9 +315,23 @@ mod tests {
         let mut t = Tracker::new(cfg.clone());
         let t0 = Instant::now();
         t.offer(cand("a"), None, t0);
-        let bad = || look(5, Validity::Invalid { reason: "garbage".into() });
+        let bad = || {
+            look(
+                5,
+                Validity::Invalid {
+                    reason: "garbage".into(),
+                },
+            )
+        };
         for i in 0..cfg.invalid_looks {
-            assert_eq!(t.observe(Path::new("a"), bad(), t0 + Duration::from_millis(10 * i as u64)), Verdict::Wait);
+            assert_eq!(
+                t.observe(
+                    Path::new("a"),
+                    bad(),
+                    t0 + Duration::from_millis(10 * i as u64)
+                ),
+                Verdict::Wait
+            );
         }
         match t.observe(Path::new("a"), bad(), t0 + cfg.invalid_grace) {
             Verdict::Broken(_, _, reason) => assert_eq!(reason, "garbage"),
@@ -321,10 +345,23 @@ mod tests {
         let mut t = Tracker::new(cfg.clone());
         let t0 = Instant::now();
         t.offer(cand("a"), None, t0);
-        let short = || look(5, Validity::Incomplete { reason: "5 of 9 bytes".into() });
+        let short = || {
+            look(
+                5,
+                Validity::Incomplete {
+                    reason: "5 of 9 bytes".into(),
+                },
+            )
+        };
         assert_eq!(t.observe(Path::new("a"), short(), t0), Verdict::Wait);
-        assert_eq!(t.observe(Path::new("a"), short(), t0 + Duration::from_secs(5)), Verdict::Wait);
-        assert!(matches!(t.observe(Path::new("a"), short(), t0 + cfg.give_up), Verdict::Broken(..)));
+        assert_eq!(
+            t.observe(Path::new("a"), short(), t0 + Duration::from_secs(5)),
+            Verdict::Wait
+        );
+        assert!(matches!(
+            t.observe(Path::new("a"), short(), t0 + cfg.give_up),
+            Verdict::Broken(..)
+        ));
     }
 
     #[test]
@@ -332,7 +369,10 @@ mod tests {
         let mut t = Tracker::new(ReadinessConfig::default());
         let t0 = Instant::now();
         t.offer(cand("a"), None, t0);
-        assert!(matches!(t.observe(Path::new("a"), Err(LookError::Gone), t0), Verdict::Gone(_)));
+        assert!(matches!(
+            t.observe(Path::new("a"), Err(LookError::Gone), t0),
+            Verdict::Gone(_)
+        ));
         assert!(t.is_idle());
     }
 }

@@ -135,7 +135,12 @@ impl Layout {
         self.ignored.iter().any(|i| path.starts_with(i))
     }
 
-    fn scan_top(&self, top: &Path, found: &mut Vec<Candidate>, errors: &mut Vec<(PathBuf, io::Error)>) {
+    fn scan_top(
+        &self,
+        top: &Path,
+        found: &mut Vec<Candidate>,
+        errors: &mut Vec<(PathBuf, io::Error)>,
+    ) {
         let Some(name) = top.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             return;
         };

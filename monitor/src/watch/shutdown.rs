@@ -7,16 +7,20 @@ use std::sync::{Arc, Mutex};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+type Wakers = Arc<Mutex<Vec<Box<dyn Fn() + Send>>>>;
+
 /// A cloneable "please stop" handle, with a callback that wakes the daemon's loop.
 #[derive(Clone, Default)]
 pub struct Shutdown {
     flag: Arc<AtomicBool>,
-    wakers: Arc<Mutex<Vec<Box<dyn Fn() + Send>>>>,
+    wakers: Wakers,
 }
 
 impl std::fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shutdown").field("requested", &self.is_requested()).finish()
+        f.debug_struct("Shutdown")
+            .field("requested", &self.is_requested())
+            .finish()
     }
 }
 
@@ -44,7 +48,10 @@ impl Shutdown {
 
     /// Registers a callback run on every trigger (the daemon sends itself a wake-up message).
     pub fn on_trigger(&self, wake: impl Fn() + Send + 'static) {
-        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(wake));
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(wake));
         if self.is_requested() {
             // Triggered before the daemon listened: wake it anyway.
             if let Some(w) = self.wakers.lock().unwrap_or_else(|e| e.into_inner()).last() {

@@ -131,17 +131,25 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     // The file may have been replaced between the readiness look and the open. A file deleted after the open
     // is still read whole: the mapping keeps its bytes.
     match look(&path, job.candidate.sharded) {
-        Ok(now) if now.identity(&job.identity.path) != job.identity => return Outcome::Changed { job },
+        Ok(now) if now.identity(&job.identity.path) != job.identity => {
+            return Outcome::Changed { job }
+        }
         Ok(_) | Err(LookError::Gone) => {}
         Err(LookError::Io(reason)) => return Outcome::Error { job, reason },
     }
 
-    let previous = ctx.frozen.previous(&ctx.store, &job.run, job.step, &ctx.opts);
+    let previous = ctx
+        .frozen
+        .previous(&ctx.store, &job.run, job.step, &ctx.opts);
     let mut reports: Vec<LayerReport> = Vec::new();
     let mut raw: Vec<(String, Vec<f64>)> = Vec::new();
     let mut hashes = HashMap::new();
     let mut reused = 0;
-    for entry in checkpoint.tensors().iter().filter(|t| wanted(&ctx.opts, &t.name)) {
+    for entry in checkpoint
+        .tensors()
+        .iter()
+        .filter(|t| wanted(&ctx.opts, &t.name))
+    {
         if ctx.cancel.load(Ordering::SeqCst) {
             return Outcome::Cancelled { job };
         }
@@ -153,7 +161,11 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
             .as_ref()
             .filter(|p| p.hashes.get(&entry.name) == Some(&hash))
             .and_then(|p| {
-                let report = ctx.store.layer_report(&job.run, p.step, name).ok().flatten()?;
+                let report = ctx
+                    .store
+                    .layer_report(&job.run, p.step, name)
+                    .ok()
+                    .flatten()?;
                 Some((p.step, report))
             });
         if let Some((step, mut report)) = frozen {
@@ -222,7 +234,14 @@ fn process_guarded(ctx: &WorkerContext, job: Job) -> Outcome {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
             let reason = format!("the analysis panicked: {what}");
-            match store_failed(&ctx.store, &copy.run, copy.step, copy.identity.clone(), copy.metadata.clone(), &reason) {
+            match store_failed(
+                &ctx.store,
+                &copy.run,
+                copy.step,
+                copy.identity.clone(),
+                copy.metadata.clone(),
+                &reason,
+            ) {
                 Ok(()) => Outcome::StoredFailed { job: copy, reason },
                 Err(e) => Outcome::Error {
                     job: copy,

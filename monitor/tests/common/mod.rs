@@ -14,7 +14,11 @@ use safetensors::Dtype;
 pub const BIN: &str = env!("CARGO_BIN_EXE_htsr-watch");
 
 /// Dense layers of the test model: (tensor name, rows, cols). Plus a bias, which the engine skips.
-pub const LAYERS: [(&str, usize, usize); 3] = [("fc1.weight", 64, 32), ("fc2.weight", 64, 32), ("fc3.weight", 32, 64)];
+pub const LAYERS: [(&str, usize, usize); 3] = [
+    ("fc1.weight", 64, 32),
+    ("fc2.weight", 64, 32),
+    ("fc3.weight", 32, 64),
+];
 /// Layers stored per checkpoint: the three dense layers and the (skipped) bias.
 pub const LAYERS_PER_CHECKPOINT: usize = 4;
 
@@ -30,7 +34,9 @@ impl SplitMix {
     }
     /// Roughly normal: a sum of four uniforms, centred.
     fn normal(&mut self) -> f32 {
-        let s: f64 = (0..4).map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64).sum();
+        let s: f64 = (0..4)
+            .map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64)
+            .sum();
         ((s - 2.0) * 3f64.sqrt()) as f32
     }
 }
@@ -39,7 +45,9 @@ impl SplitMix {
 pub fn matrix(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     let mut rng = SplitMix(seed.wrapping_mul(0x2545_F491_4F6C_DD1D).wrapping_add(7));
     let scale = 1.0 / (rows.max(cols) as f32).sqrt();
-    (0..rows * cols).flat_map(|_| (rng.normal() * scale).to_le_bytes()).collect()
+    (0..rows * cols)
+        .flat_map(|_| (rng.normal() * scale).to_le_bytes())
+        .collect()
 }
 
 /// What goes into one test checkpoint.
@@ -56,7 +64,10 @@ pub struct Spec {
 
 impl Spec {
     pub fn seed(seed: u64) -> Self {
-        Spec { seed, ..Spec::default() }
+        Spec {
+            seed,
+            ..Spec::default()
+        }
     }
 }
 
@@ -66,14 +77,27 @@ pub fn checkpoint_bytes(spec: &Spec) -> Vec<u8> {
         .iter()
         .enumerate()
         .map(|(i, (name, r, c))| {
-            let seed = spec.frozen.get(*name).copied().unwrap_or(spec.seed * 100 + i as u64);
+            let seed = spec
+                .frozen
+                .get(*name)
+                .copied()
+                .unwrap_or(spec.seed * 100 + i as u64);
             (name.to_string(), vec![*r, *c], matrix(*r, *c, seed))
         })
         .collect();
-    data.push(("fc1.bias".to_string(), vec![64], matrix(64, 1, spec.seed + 999)));
+    data.push((
+        "fc1.bias".to_string(),
+        vec![64],
+        matrix(64, 1, spec.seed + 999),
+    ));
     let views: Vec<(String, TensorView<'_>)> = data
         .iter()
-        .map(|(n, shape, bytes)| (n.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes).unwrap()))
+        .map(|(n, shape, bytes)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes).unwrap(),
+            )
+        })
         .collect();
     let mut meta = HashMap::new();
     if let Some(step) = spec.step {
@@ -89,7 +113,10 @@ pub fn checkpoint_bytes(spec: &Spec) -> Vec<u8> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) {
     let dir = path.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().unwrap().to_string_lossy()
+    ));
     let mut f = std::fs::File::create(&tmp).unwrap();
     f.write_all(bytes).unwrap();
     f.sync_all().unwrap();
@@ -145,7 +172,10 @@ impl Daemon {
             .stderr(Stdio::from(file))
             .spawn()
             .unwrap();
-        Daemon { child, log: log.to_path_buf() }
+        Daemon {
+            child,
+            log: log.to_path_buf(),
+        }
     }
 
     pub fn log_text(&self) -> String {
@@ -167,7 +197,7 @@ impl Daemon {
                 let _ = self.child.kill();
                 panic!("timed out waiting for {n} x {needle:?}; log:\n{text}");
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(3));
         }
     }
 
@@ -186,7 +216,10 @@ impl Daemon {
             }
             if start.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!("the daemon did not exit within {timeout:?} of SIGTERM; log:\n{}", self.log_text());
+                panic!(
+                    "the daemon did not exit within {timeout:?} of SIGTERM; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -196,7 +229,11 @@ impl Daemon {
 /// Opens the store of `dir` (no daemon may hold it).
 pub fn open_store(dir: &Path) -> htsr_storage::Store {
     let (store, outcome) = htsr_storage::Store::open(dir.join(".htsr")).unwrap();
-    assert_ne!(outcome, htsr_storage::OpenOutcome::Created, "the daemon should have created the store");
+    assert_ne!(
+        outcome,
+        htsr_storage::OpenOutcome::Created,
+        "the daemon should have created the store"
+    );
     store
 }
 
@@ -211,5 +248,12 @@ pub fn all_checkpoints(store: &htsr_storage::Store) -> Vec<htsr_storage::Checkpo
 
 /// Keys in the store's identities tree: one per stored checkpoint file.
 pub fn identity_count(store: &htsr_storage::Store) -> u64 {
-    store.stats().unwrap().trees.iter().find(|t| t.name == "identities").unwrap().keys
+    store
+        .stats()
+        .unwrap()
+        .trees
+        .iter()
+        .find(|t| t.name == "identities")
+        .unwrap()
+        .keys
 }

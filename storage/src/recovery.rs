@@ -70,11 +70,55 @@ fn locked(path: &Path, detail: String) -> Error {
     }
 }
 
+/// Creates a new store beside `path` and renames it into place, so that a process killed while creating it
+/// leaves either no store or a complete one with its version key, never a half-made one that the next open
+/// would have to set aside as corrupt.
+fn create_fresh(path: &Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "htsr".into());
+    let tmp = path.with_file_name(format!(".{}.creating", name.trim_start_matches('.')));
+    if tmp.exists() {
+        // Left by a creation that was killed: it holds nothing worth keeping.
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    {
+        let db = open_sled(&tmp).map_err(|e| {
+            Error::Io(std::io::Error::other(format!(
+                "cannot create a store at {}: {e}",
+                path.display()
+            )))
+        })?;
+        let (store, _) = Store::from_db(db, &tmp, false)?;
+        store.flush()?;
+    }
+    if path.exists() && !exists_nonempty(path) {
+        std::fs::remove_dir(path)?;
+    }
+    match std::fs::rename(&tmp, path) {
+        Ok(()) => Ok(()),
+        // Another process created it meanwhile: use theirs.
+        Err(_) if exists_nonempty(path) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(crate) fn open(path: &Path) -> Result<(Store, OpenOutcome)> {
-    let existed = exists_nonempty(path);
+    let created = !exists_nonempty(path);
+    if created {
+        create_fresh(path)?;
+    }
+    let existed = true;
     let failure = match open_sled(path) {
         Ok(db) => match Store::from_db(db, path, existed) {
-            Ok((store, created)) => {
+            Ok((store, _)) => {
                 let outcome = if created {
                     OpenOutcome::Created
                 } else {
@@ -89,13 +133,6 @@ pub(crate) fn open(path: &Path) -> Result<(Store, OpenOutcome)> {
         Err(e) if e.starts_with("LOCK:") => return Err(locked(path, e)),
         Err(e) => e,
     };
-    if !existed {
-        // Nothing to move aside: the failure is about the location (permissions, a full disk), not the data.
-        return Err(Error::Io(std::io::Error::other(format!(
-            "cannot create a store at {}: {failure}",
-            path.display()
-        ))));
-    }
     let moved_to = aside_path(path);
     std::fs::rename(path, &moved_to)?;
     let db = open_sled(path).map_err(|e| {

@@ -96,10 +96,6 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         logging::to_stderr(bar.clone());
     }
 
-    if let Err(e) = super::create_store_atomically(&store_dir) {
-        eprintln!("htsr-watch: creating the store: {e}");
-        return Ok(ExitCode::from(EXIT_USAGE));
-    }
     let (store, outcome) = match Store::open(&store_dir) {
         Ok(v) => v,
         Err(e) if e.is_locked() => {

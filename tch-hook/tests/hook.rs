@@ -1,0 +1,457 @@
+//! The hook on real tch training: names, metadata and bytes of the files; atomicity seen by a concurrent reader;
+//! keep-last-K; back-pressure; and I/O errors that are reported while training goes on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use htsr_tch_hook::{HookError, HtsrHook, StepInfo, StepOutcome, WhenBehind};
+use safetensors::SafeTensors;
+use tch::nn::{self, Module, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+/// A small MLP and its optimizer; `width` scales the file size.
+struct Model {
+    vs: nn::VarStore,
+    net: nn::Sequential,
+    opt: nn::Optimizer,
+    x: Tensor,
+    y: Tensor,
+}
+
+impl Model {
+    fn new(width: i64, seed: i64) -> Self {
+        tch::set_num_threads(1); // tests run in parallel on few cores; OpenMP spinning would only slow them
+        tch::manual_seed(seed);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let net = nn::seq()
+            .add(nn::linear(&root / "fc1", 16, width, Default::default()))
+            .add_fn(|x| x.relu())
+            .add(nn::linear(&root / "fc2", width, width, Default::default()))
+            .add_fn(|x| x.relu())
+            .add(nn::linear(&root / "out", width, 4, Default::default()));
+        let opt = nn::Sgd {
+            momentum: 0.9,
+            ..Default::default()
+        }
+        .build(&vs, 0.05)
+        .unwrap();
+        let x = Tensor::randn([64, 16], (Kind::Float, Device::Cpu));
+        let y = x.narrow(1, 0, 4).argmax(1, false);
+        Model { vs, net, opt, x, y }
+    }
+
+    /// One SGD step; returns the loss.
+    fn train_step(&mut self) -> f64 {
+        let loss = self.net.forward(&self.x).cross_entropy_for_logits(&self.y);
+        self.opt.backward_step(&loss);
+        loss.double_value(&[])
+    }
+
+    /// The raw bytes of every 2-D variable, as the VarStore holds them now.
+    fn weight_bytes(&self) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {
+        self.vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.dim() >= 2)
+            .map(|(name, t)| {
+                let mut bytes = vec![0u8; t.numel() * 4];
+                t.copy_data_u8(&mut bytes, t.numel());
+                (
+                    name,
+                    (t.size().iter().map(|&d| d as usize).collect(), bytes),
+                )
+            })
+            .collect()
+    }
+}
+
+fn final_files(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.') && n.ends_with(".safetensors"))
+        .collect()
+}
+
+fn all_files(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+fn name(step: u64) -> String {
+    format!("step-{step:09}.safetensors")
+}
+
+#[test]
+fn checkpoints_have_expected_names_metadata_and_the_varstore_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut m = Model::new(24, 1);
+    let mut hook = HtsrHook::builder()
+        .dir(tmp.path())
+        .run("mlp")
+        .every(5)
+        .metadata("optimizer", "sgd")
+        .metadata("htsr.note", "test")
+        .build()
+        .unwrap();
+    let mut expected = BTreeMap::new();
+    let mut loss = f64::NAN;
+    for step in 0..23u64 {
+        let info = StepInfo::new()
+            .epoch(step / 10)
+            .loss(loss)
+            .lr(0.05)
+            .batch_size(64);
+        let outcome = hook.step_with(step, &m.vs, info).unwrap();
+        if step % 5 == 0 {
+            assert!(
+                matches!(outcome, StepOutcome::Queued | StepOutcome::Waited(_)),
+                "step {step}: {outcome:?}"
+            );
+            expected.insert(step, (m.weight_bytes(), loss));
+        } else {
+            assert_eq!(outcome, StepOutcome::NotDue, "step {step}");
+        }
+        loss = m.train_step();
+    }
+    // An epoch-end checkpoint at a step that is not a multiple of 5, without a loss.
+    let outcome = hook.epoch_end(23, &m.vs, StepInfo::new().epoch(2)).unwrap();
+    assert!(matches!(
+        outcome,
+        StepOutcome::Queued | StepOutcome::Waited(_)
+    ));
+    expected.insert(23, (m.weight_bytes(), f64::NAN));
+    // A second call for the same step writes nothing more.
+    assert_eq!(
+        hook.epoch_end(23, &m.vs, StepInfo::new()).unwrap(),
+        StepOutcome::NotDue
+    );
+    let stats = hook.finish().unwrap();
+    assert_eq!((stats.written, stats.failed), (6, 0));
+
+    let dir = tmp.path().join("mlp");
+    let want: BTreeSet<String> = expected.keys().map(|&s| name(s)).collect();
+    assert_eq!(all_files(&dir), want, "no temporary file may remain");
+    for (step, (weights, loss)) in &expected {
+        let bytes = fs::read(dir.join(name(*step))).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let meta = header.metadata().clone().expect("__metadata__ present");
+        assert_eq!(meta["htsr.step"], step.to_string());
+        assert_eq!(meta["htsr.run"], "mlp");
+        assert_eq!(meta["htsr.optimizer"], "sgd");
+        assert_eq!(meta["htsr.note"], "test");
+        let wall: f64 = meta["htsr.wall_time"].parse().unwrap();
+        assert!(wall > 1.6e9, "wall time {wall}");
+        if *step == 23 {
+            assert_eq!(meta["htsr.epoch"], "2");
+            for absent in ["htsr.loss", "htsr.lr", "htsr.batch_size"] {
+                assert!(
+                    !meta.contains_key(absent),
+                    "{absent} was not given at step 23"
+                );
+            }
+        } else {
+            assert_eq!(meta["htsr.epoch"], (step / 10).to_string());
+            assert_eq!(meta["htsr.batch_size"], "64");
+            assert_eq!(meta["htsr.lr"].parse::<f64>().unwrap(), 0.05);
+            let got: f64 = meta["htsr.loss"].parse().unwrap();
+            assert!(
+                got == *loss || (got.is_nan() && loss.is_nan()),
+                "loss {got} vs {loss}"
+            );
+        }
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = st.names().into_iter().map(String::from).collect::<Vec<_>>();
+        names.sort();
+        assert_eq!(
+            names,
+            ["fc1.weight", "fc2.weight", "out.weight"],
+            "biases (1-D) are not saved"
+        );
+        for (n, (shape, data)) in weights {
+            let t = st.tensor(n).unwrap();
+            assert_eq!(t.dtype(), safetensors::Dtype::F32);
+            assert_eq!(t.shape(), shape.as_slice(), "{n}");
+            assert!(
+                t.data() == data.as_slice(),
+                "{n} at step {step} differs from the VarStore's bytes"
+            );
+        }
+    }
+    // The weights did change between checkpoints, so the comparison above is not vacuous.
+    assert_ne!(
+        expected[&0].0["fc1.weight"].1,
+        expected[&20].0["fc1.weight"].1
+    );
+}
+
+#[test]
+fn a_polling_reader_never_sees_a_partial_final_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("big");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (dir, stop) = (dir.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (mut parsed, mut temps_seen, mut bad) = (0u64, 0u64, Vec::new());
+            let mut seen = BTreeSet::new();
+            while !stop.load(Ordering::Acquire) {
+                let Ok(entries) = fs::read_dir(&dir) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let n = e.file_name().into_string().unwrap();
+                    if n.starts_with('.') {
+                        temps_seen += 1;
+                        continue;
+                    }
+                    let bytes = fs::read(e.path()).unwrap();
+                    match SafeTensors::deserialize(&bytes) {
+                        Ok(st) if st.len() == 3 => parsed += 1,
+                        Ok(st) => bad.push(format!("{n}: {} tensors", st.len())),
+                        Err(err) => bad.push(format!("{n}: {err}")),
+                    }
+                    seen.insert(n);
+                }
+            }
+            (parsed, temps_seen, bad, seen)
+        })
+    };
+    let mut m = Model::new(384, 2); // ~150 k parameters, ~0.6 MB per checkpoint
+    let mut hook = HtsrHook::builder()
+        .dir(tmp.path())
+        .run("big")
+        .every(1)
+        .build()
+        .unwrap();
+    for step in 0..60u64 {
+        hook.step(step, &m.vs).unwrap();
+        m.train_step();
+    }
+    hook.finish().unwrap();
+    // One last full pass after the writer finished, then stop the reader.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    stop.store(true, Ordering::Release);
+    let (parsed, temps_seen, bad, seen) = reader.join().unwrap();
+    assert!(
+        bad.is_empty(),
+        "the reader opened partial or wrong final files: {bad:?}"
+    );
+    assert!(parsed >= 60, "the reader parsed only {parsed} files");
+    assert_eq!(
+        seen.len(),
+        60,
+        "the reader saw {} distinct final files",
+        seen.len()
+    );
+    eprintln!("reader: {parsed} complete parses, {temps_seen} temporary names seen and ignored");
+    assert_eq!(final_files(&dir).len(), 60);
+}
+
+#[test]
+fn keep_last_k_keeps_exactly_the_k_latest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut m = Model::new(16, 3);
+    let mut hook = HtsrHook::builder()
+        .dir(tmp.path())
+        .run("k")
+        .every(2)
+        .keep_last(3)
+        .build()
+        .unwrap();
+    for step in 0..20u64 {
+        hook.step(step, &m.vs).unwrap();
+        m.train_step();
+    }
+    hook.finish().unwrap();
+    let want: BTreeSet<String> = [14, 16, 18].into_iter().map(name).collect();
+    assert_eq!(all_files(&tmp.path().join("k")), want);
+}
+
+#[test]
+fn an_unwritable_directory_is_a_clear_error_and_training_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-regular-file");
+    fs::write(&file, b"not a directory").unwrap();
+    let err = HtsrHook::builder()
+        .dir(&file)
+        .run("r")
+        .every(1)
+        .build()
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, HookError::CreateDir { .. }), "{err:?}");
+    assert!(
+        msg.contains("cannot create checkpoint directory") && msg.contains("a-regular-file"),
+        "{msg}"
+    );
+    // Training without the hook still works.
+    let mut m = Model::new(16, 4);
+    let first = m.train_step();
+    let mut last = first;
+    for _ in 0..20 {
+        last = m.train_step();
+    }
+    assert!(last < first, "loss {first} -> {last}");
+}
+
+#[test]
+fn a_write_failure_mid_training_is_returned_by_the_next_call_and_leaves_no_final_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir: PathBuf = tmp.path().join("r");
+    let mut m = Model::new(16, 5);
+    let mut hook = HtsrHook::builder()
+        .dir(tmp.path())
+        .run("r")
+        .every(1)
+        .build()
+        .unwrap();
+    for step in 0..3u64 {
+        hook.step(step, &m.vs).unwrap();
+        m.train_step();
+    }
+    hook.flush().unwrap();
+    assert_eq!(final_files(&dir).len(), 3);
+    // The run directory disappears, and a regular file takes its place: every write now fails.
+    fs::remove_dir_all(&dir).unwrap();
+    fs::write(&dir, b"in the way").unwrap();
+    let mut errors = Vec::new();
+    let losses_before = m.train_step();
+    let mut loss = losses_before;
+    for step in 3..8u64 {
+        match hook.step(step, &m.vs) {
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+        loss = m.train_step();
+        hook.flush().map_err(|e| errors.push(e)).ok();
+    }
+    assert!(
+        loss.is_finite() && loss < losses_before,
+        "training went on: {losses_before} -> {loss}"
+    );
+    assert_eq!(
+        errors.len(),
+        5,
+        "one error per failed checkpoint: {errors:?}"
+    );
+    for e in &errors {
+        let HookError::Write { path, message } = e else {
+            panic!("unexpected error {e:?}")
+        };
+        assert!(path.starts_with(&dir), "{}", path.display());
+        assert!(!message.is_empty());
+        assert!(e.to_string().contains("writing checkpoint"), "{e}");
+    }
+    assert!(
+        fs::metadata(&dir).unwrap().is_file(),
+        "no checkpoint was written in place of the obstacle"
+    );
+    // The directory comes back: later checkpoints are written again, the failed steps have no file.
+    fs::remove_file(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    for step in 8..10u64 {
+        hook.step(step, &m.vs).unwrap();
+        m.train_step();
+    }
+    let stats = hook.finish().unwrap();
+    assert_eq!(stats.failed, 5);
+    let want: BTreeSet<String> = [8, 9].into_iter().map(name).collect();
+    assert_eq!(all_files(&dir), want);
+}
+
+/// A model big enough (~4 M parameters, 16 MB a checkpoint) that the writer cannot keep up with back-to-back calls.
+fn big_varstore() -> nn::VarStore {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let _a = root.randn("a", &[1024, 2048], 0.0, 1.0);
+    let _b = root.randn("b", &[2048, 1024], 0.0, 1.0);
+    vs
+}
+
+#[test]
+fn when_behind_skip_skips_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vs = big_varstore();
+    let mut hook = HtsrHook::builder()
+        .dir(tmp.path())
+        .run("s")
+        .every(1)
+        .queue_capacity(1)
+        .when_behind(WhenBehind::Skip)
+        .build()
+        .unwrap();
+    let outcomes: Vec<(u64, StepOutcome)> =
+        (0..6).map(|s| (s, hook.step(s, &vs).unwrap())).collect();
+    let stats = hook.finish().unwrap();
+    let queued: BTreeSet<String> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == StepOutcome::Queued)
+        .map(|(s, _)| name(*s))
+        .collect();
+    let skipped = outcomes
+        .iter()
+        .filter(|(_, o)| *o == StepOutcome::Skipped)
+        .count();
+    assert_eq!(outcomes[0].1, StepOutcome::Queued);
+    assert!(skipped >= 1, "{outcomes:?}");
+    assert_eq!(stats.skipped as usize, skipped);
+    assert_eq!(
+        all_files(&tmp.path().join("s")),
+        queued,
+        "exactly the queued steps have files"
+    );
+}
+
+#[test]
+fn when_behind_wait_waits_and_writes_every_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vs = big_varstore();
+    let mut hook = HtsrHook::builder()
+        .dir(tmp.path())
+        .run("w")
+        .every(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let outcomes: Vec<StepOutcome> = (0..4).map(|s| hook.step(s, &vs).unwrap()).collect();
+    hook.finish().unwrap();
+    assert_eq!(outcomes[0], StepOutcome::Queued);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, StepOutcome::Waited(d) if !d.is_zero())),
+        "{outcomes:?}"
+    );
+    assert!(!outcomes.contains(&StepOutcome::Skipped));
+    let want: BTreeSet<String> = (0..4).map(name).collect();
+    assert_eq!(all_files(&tmp.path().join("w")), want);
+}
+
+#[test]
+fn the_name_filter_and_dropping_the_hook_flush() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = Model::new(16, 6);
+    {
+        let mut hook = HtsrHook::builder()
+            .dir(tmp.path())
+            .run("f")
+            .every(1)
+            .filter(|n| n.starts_with("fc"))
+            .build()
+            .unwrap();
+        hook.step(7, &m.vs).unwrap();
+        // dropped here without finish(): the pending write must still complete
+    }
+    let bytes = fs::read(tmp.path().join("f").join(name(7))).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = st.names().into_iter().map(String::from).collect::<Vec<_>>();
+    names.sort();
+    assert_eq!(names, ["fc1.weight", "fc2.weight"]);
+}

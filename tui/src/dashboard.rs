@@ -47,7 +47,10 @@ pub fn run_dashboard(
                     Ok(e) => app.apply(e),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
+                        // The daemon only drops its sender when the process is shutting down (a signal, or a
+                        // fatal error the binary prints once the terminal is restored): leave with it.
                         app.daemon_stopped();
+                        app.quit = true;
                         events = None;
                         break;
                     }

@@ -10,6 +10,10 @@
 //! written at initialisation and at every epoch end (plus every `--every` steps when given), each carrying
 //! `htsr.batch_size`, `htsr.epoch`, `htsr.loss` and `htsr.lr`. The layers to look at are `fc1.weight` and
 //! `fc2.weight`.
+//!
+//! `--steps N` trains every batch size for the same number of optimizer steps instead of the same number of epochs
+//! (equal epochs leave the large batches with few steps); the learning-rate decay still applies per epoch, so
+//! `--lr-decay 1` gives every batch size the same constant learning rate.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -41,6 +45,10 @@ struct Args {
     /// Epochs per batch size
     #[arg(long, default_value_t = 4)]
     epochs: u64,
+    /// Train every batch size for N optimizer steps instead of --epochs epochs (0: use --epochs); the last epoch is
+    /// cut short
+    #[arg(long, default_value_t = 0)]
+    steps: u64,
     /// Use only the first N training samples (0: all that setup generated)
     #[arg(long, default_value_t = 0)]
     train_samples: i64,
@@ -154,6 +162,10 @@ fn train_one(
     if per_epoch == 0 {
         bail!("batch size {bs} is larger than the {n} training samples");
     }
+    let epochs = match args.steps {
+        0 => args.epochs,
+        s => s.div_ceil(per_epoch as u64),
+    };
     let one_hot = |y: &Tensor| y.one_hot(10).to_kind(Kind::Float);
     let mut lr = args.lr;
     let mut step = 0u64;
@@ -163,10 +175,14 @@ fn train_one(
         &vs,
         StepInfo::new().epoch(0).lr(lr).batch_size(bs as u64),
     )?;
-    for epoch in 0..args.epochs {
+    for epoch in 0..epochs {
         let perm = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
+        let batches = match args.steps {
+            0 => per_epoch,
+            s => (s - step).min(per_epoch as u64) as i64,
+        };
         let mut sum = 0.0;
-        for i in 0..per_epoch {
+        for i in 0..batches {
             let idx = perm.narrow(0, i * bs, bs);
             let (x, y) = (x_train.index_select(0, &idx), y_train.index_select(0, &idx));
             let out = net.forward_t(&x, true);
@@ -189,7 +205,7 @@ fn train_one(
         }
         let info = StepInfo::new()
             .epoch(epoch + 1)
-            .loss(sum / per_epoch as f64)
+            .loss(sum / batches as f64)
             .lr(lr)
             .batch_size(bs as u64);
         hook.epoch_end(step, &vs, info)?;
@@ -198,7 +214,7 @@ fn train_one(
         eprintln!(
             "  bs {bs:>5} epoch {:>3}: mean train loss {:.5}",
             epoch + 1,
-            sum / per_epoch as f64
+            sum / batches as f64
         );
     }
     hook.finish()?;
@@ -236,8 +252,12 @@ fn main() -> Result<()> {
     };
     let (x_train, y_train) = (data.x_train.narrow(0, 0, n), data.y_train.narrow(0, 0, n));
     let flat = args.channels[1] * (data.signal_len() / 4);
+    let length = match args.steps {
+        0 => format!("{} epochs", args.epochs),
+        s => format!("{s} steps"),
+    };
     println!(
-        "MiniAlexNet-1D: FC1 {}x{} (Q = {:.2}), FC2 {}x{} (Q = {:.2}); {n} training and {} test samples; {} epochs; \
+        "MiniAlexNet-1D: FC1 {}x{} (Q = {:.2}), FC2 {}x{} (Q = {:.2}); {n} training and {} test samples; {length}; \
          {:?} loss",
         args.fc[0],
         flat,
@@ -246,7 +266,6 @@ fn main() -> Result<()> {
         args.fc[0],
         args.fc[0] as f64 / args.fc[1] as f64,
         data.x_test.size()[0],
-        args.epochs,
         args.loss
     );
     let mut results = Vec::new();

@@ -109,8 +109,9 @@ fn main() -> Result<()> {
             .loss(loss)
             .lr(args.lr)
             .batch_size(args.batch_size as u64);
-        hook.step_with(step + 1, &vs, info)?; // the weights after `step + 1` updates
-                                              // ANCHOR_END: hook
+        // Checkpoints the weights after `step + 1` updates.
+        hook.step_with(step + 1, &vs, info)?;
+        // ANCHOR_END: hook
         if (step + 1) % 100 == 0 {
             println!("step {:>5}  loss {loss:.4}", step + 1);
         }

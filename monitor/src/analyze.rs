@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use htsr_storage::{EsdHistogram, LayerKind, LayerReport, LayerStatus, Warning};
+use htsr_storage::{EsdHistogram, LayerReport, LayerStatus};
 use regex::Regex;
 
 use crate::checkpoint::{
@@ -124,24 +124,7 @@ impl SliceSource for TensorSource<'_> {
 }
 
 fn base_report(tensor: &str, shape: &[usize], dtype: String) -> LayerReport {
-    LayerReport {
-        name: layer_name(tensor).to_string(),
-        tensor: tensor.to_string(),
-        shape: shape.to_vec(),
-        dtype,
-        layer_type: LayerKind::Other,
-        status: LayerStatus::Skipped,
-        reason: None,
-        metrics: None,
-        power_law: None,
-        mp: None,
-        randomization: None,
-        phase: None,
-        warning: Warning::None,
-        esd: None,
-        reused_from_step: None,
-        seconds: 0.0,
-    }
+    LayerReport::unanalyzed(layer_name(tensor), tensor, shape, &dtype)
 }
 
 /// Analyzes one tensor of an open checkpoint. Never fails: problems become a skipped or failed report.
@@ -210,6 +193,7 @@ pub fn analyze_matrix(
     let fail = |mut report: LayerReport, status, reason: String| {
         report.status = status;
         report.reason = Some(reason);
+        report.seconds = started.elapsed().as_secs_f64();
         LayerAnalysis {
             report,
             eigenvalues: None,

@@ -19,6 +19,9 @@ pub enum Ensemble {
     NearThresholdSpikes,
     /// Noise plus 6 rank-one terms far above threshold (S in [3, 6]).
     StrongSpikes,
+    /// Noise plus M/6 rank-one terms spread just above threshold (S in [1.1, 2.1] Q^(-1/4)): a continuum of
+    /// eigenvalues leaving the bulk edge, with no power law.
+    ManySpikesAtTheEdge,
     /// Noise plus many rank-one terms of power-law graded strength: correlations at all scales.
     GradedLowRank,
     /// Symmetric Pareto entries with tail exponent mu.
@@ -29,10 +32,11 @@ pub enum Ensemble {
 
 impl Ensemble {
     /// Every ensemble of the validation suite.
-    pub const ALL: [Ensemble; 8] = [
+    pub const ALL: [Ensemble; 9] = [
         Ensemble::Gaussian,
         Ensemble::NearThresholdSpikes,
         Ensemble::StrongSpikes,
+        Ensemble::ManySpikesAtTheEdge,
         Ensemble::GradedLowRank,
         Ensemble::Pareto { mu_tenths: 15 },
         Ensemble::Pareto { mu_tenths: 30 },
@@ -45,6 +49,7 @@ impl Ensemble {
             Ensemble::Gaussian => "gaussian".into(),
             Ensemble::NearThresholdSpikes => "spikes near BBP threshold".into(),
             Ensemble::StrongSpikes => "strong separated spikes".into(),
+            Ensemble::ManySpikesAtTheEdge => "many spikes at the edge".into(),
             Ensemble::GradedLowRank => "graded low-rank (many scales)".into(),
             Ensemble::Pareto { mu_tenths } => format!("pareto mu={:.1}", mu_tenths as f64 / 10.0),
             Ensemble::LowRankPlusTinyNoise => "low rank + tiny noise".into(),
@@ -58,6 +63,7 @@ impl Ensemble {
             Ensemble::Gaussian => Some(Phase::RandomLike),
             Ensemble::NearThresholdSpikes => Some(Phase::BleedingOut),
             Ensemble::StrongSpikes => Some(Phase::BulkPlusSpikes),
+            Ensemble::ManySpikesAtTheEdge => Some(Phase::BulkDecay),
             Ensemble::GradedLowRank => Some(Phase::HeavyTailed),
             Ensemble::Pareto { mu_tenths } if mu_tenths < 20 => Some(Phase::HeavyTailed),
             Ensemble::Pareto { .. } => None,
@@ -78,6 +84,13 @@ impl Ensemble {
             }
             Ensemble::StrongSpikes => {
                 let s: Vec<f64> = (0..6).map(|k| 3.0 + 0.6 * k as f64).collect();
+                gaussian(n, m, &mut rng) + low_rank(n, m, &s, &mut rng)
+            }
+            Ensemble::ManySpikesAtTheEdge => {
+                let r = m / 6;
+                let s: Vec<f64> = (0..r)
+                    .map(|k| bbp * (1.1 + 1.0 * k as f64 / r as f64))
+                    .collect();
                 gaussian(n, m, &mut rng) + low_rank(n, m, &s, &mut rng)
             }
             Ensemble::GradedLowRank => {

@@ -23,7 +23,10 @@ fn exercise(dir: &Path, bytes: &[u8]) {
     std::fs::write(&path, bytes).unwrap();
     let shown = path.display().to_string();
     if let Err(e) = probe_file(&path) {
-        assert!(e.to_string().contains(&shown), "probe error without the file: {e}");
+        assert!(
+            e.to_string().contains(&shown),
+            "probe error without the file: {e}"
+        );
     }
     match Checkpoint::open(&path) {
         Ok(c) => {
@@ -34,7 +37,10 @@ fn exercise(dir: &Path, bytes: &[u8]) {
             let a = analyze_checkpoint(&path, &AnalyzeOptions::default()).unwrap();
             assert_eq!(a.layers.len(), c.tensors().len());
         }
-        Err(e) => assert!(e.to_string().contains(&shown), "open error without the file: {e}"),
+        Err(e) => assert!(
+            e.to_string().contains(&shown),
+            "open error without the file: {e}"
+        ),
     }
 }
 

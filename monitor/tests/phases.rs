@@ -48,6 +48,11 @@ fn strong_separated_spikes_are_bulk_plus_spikes() {
 }
 
 #[test]
+fn many_spikes_at_the_edge_are_bulk_decay() {
+    check(Ensemble::ManySpikesAtTheEdge);
+}
+
+#[test]
 fn graded_low_rank_structure_is_heavy_tailed() {
     check(Ensemble::GradedLowRank);
 }
@@ -77,11 +82,13 @@ fn weakly_heavy_tailed_pareto_is_never_called_heavy_tailed_or_collapsed() {
     // mu = 3 to 5 sits between phases at these sizes (spec/HTSR.md 6.2: the estimator reports large alpha);
     // whatever it is called, it is neither a strong power law nor a collapse.
     for mu_tenths in [30, 50] {
-        for p in phases_of(Ensemble::Pareto { mu_tenths }, 800, 200) {
-            assert!(
-                !matches!(p, Phase::HeavyTailed | Phase::RankCollapse),
-                "pareto mu={mu_tenths}/10 got {p}"
-            );
+        for (n, m) in SIZES {
+            for p in phases_of(Ensemble::Pareto { mu_tenths }, n, m) {
+                assert!(
+                    !matches!(p, Phase::HeavyTailed | Phase::RankCollapse),
+                    "pareto mu={mu_tenths}/10 at {n}x{m} got {p}"
+                );
+            }
         }
     }
 }

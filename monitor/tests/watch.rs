@@ -155,6 +155,26 @@ fn a_backlog_in_two_runs_is_stored_once_and_a_restart_analyzes_nothing_new() {
             .any(|l| l.starts_with("identities") && l.contains(" 20 ")),
         "{text}"
     );
+
+    // Pinning: the latest checkpoint holds its raw eigenvalues, so pinning it keeps them; an unknown step is an error.
+    let latest = {
+        let store = open_store(dir);
+        store.latest_step("runB").unwrap().unwrap()
+    };
+    let pin = |step: u64| {
+        std::process::Command::new(BIN)
+            .args(["db", "pin", "--db"])
+            .arg(&db)
+            .args(["runB", &step.to_string()])
+            .output()
+            .unwrap()
+    };
+    let out = pin(latest);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("raw eigenvalues kept"));
+    assert_eq!(pin(latest + 1_000_000).status.code(), Some(1));
+    let store = open_store(dir);
+    assert!(store.is_pinned("runB", latest).unwrap());
 }
 
 #[test]

@@ -32,6 +32,16 @@ pub enum Error {
     #[error("invalid input: {0}")]
     Invalid(String),
 
+    /// Two different files claim the same (run, step). Nothing was written: silently replacing the stored one
+    /// would lose it, and the two would replace each other on every restart.
+    #[error("run {run:?} step {step} is already stored from {stored}; {new} claims the same run and step (give each checkpoint its own htsr.step)")]
+    Conflict {
+        run: String,
+        step: u64,
+        stored: String,
+        new: String,
+    },
+
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
 

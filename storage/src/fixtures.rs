@@ -135,22 +135,8 @@ pub fn layer_report(name: &str, seed: u64) -> LayerReport {
 /// A layer the engine skipped (a 1-D bias): no metrics, no fits, no phase.
 pub fn skipped_report(name: &str) -> LayerReport {
     LayerReport {
-        name: name.to_string(),
-        tensor: format!("{name}.weight"),
-        shape: vec![64],
-        dtype: "F32".to_string(),
-        layer_type: LayerKind::Other,
-        status: LayerStatus::Skipped,
         reason: Some("1-D tensor".to_string()),
-        metrics: None,
-        power_law: None,
-        mp: None,
-        randomization: None,
-        phase: None,
-        warning: Warning::None,
-        esd: None,
-        reused_from_step: None,
-        seconds: 0.0,
+        ..LayerReport::unanalyzed(name, &format!("{name}.weight"), &[64], "F32")
     }
 }
 

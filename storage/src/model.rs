@@ -332,6 +332,28 @@ pub struct LayerReport {
 }
 
 impl LayerReport {
+    /// A report with nothing analyzed yet: skipped, no reason, no metrics, fits or phase. The engine fills it in.
+    pub fn unanalyzed(name: &str, tensor: &str, shape: &[usize], dtype: &str) -> Self {
+        LayerReport {
+            name: name.to_string(),
+            tensor: tensor.to_string(),
+            shape: shape.to_vec(),
+            dtype: dtype.to_string(),
+            layer_type: LayerKind::Other,
+            status: LayerStatus::Skipped,
+            reason: None,
+            metrics: None,
+            power_law: None,
+            mp: None,
+            randomization: None,
+            phase: None,
+            warning: Warning::None,
+            esd: None,
+            reused_from_step: None,
+            seconds: 0.0,
+        }
+    }
+
     pub fn alpha(&self) -> Option<f64> {
         self.power_law.as_ref().map(|p| p.alpha)
     }

@@ -22,7 +22,7 @@ use sled::{Batch, Db, Tree};
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{CheckpointRecord, LayerReport};
+use crate::model::{CheckpointRecord, CheckpointStatus, LayerReport};
 use crate::records::{self, TrajectoryPoint, ABSENT};
 use crate::recovery;
 
@@ -292,7 +292,39 @@ impl Store {
         if let Some(old) = self.t.checkpoints.get(&step_key)? {
             let old: CheckpointRecord = serde_json::from_slice(&old)?;
             let i = &old.identity;
+            if i.path != record.identity.path {
+                return Err(Error::Conflict {
+                    run: run.to_string(),
+                    step,
+                    stored: i.path.clone(),
+                    new: record.identity.path.clone(),
+                });
+            }
             identities_batch.remove(keys::identity(&i.path, i.size, i.mtime_ns, &i.header_hash));
+        }
+        // A failed record left by an earlier version of this same file under another (run, step) (its step was
+        // guessed while the file was unreadable) is superseded by this one: drop it, or it would stay forever.
+        let mut path_prefix = Vec::new();
+        keys::push_str(&mut path_prefix, &record.identity.path);
+        for kv in self.t.identities.scan_prefix(&path_prefix) {
+            let (ident_key, at) = kv?;
+            let (old_run, old_step): (String, u64) = serde_json::from_slice(&at)?;
+            if old_run == run && old_step == step {
+                continue;
+            }
+            let old_key = keys::run_step(&old_run, old_step);
+            let failed = match self.t.checkpoints.get(&old_key)? {
+                Some(v) => {
+                    serde_json::from_slice::<CheckpointRecord>(&v)?.status
+                        == CheckpointStatus::Failed
+                }
+                None => false,
+            };
+            if failed {
+                identities_batch.remove(ident_key);
+                checkpoints_batch.remove(old_key.clone());
+                rows_batch.remove(old_key);
+            }
         }
         if let Some(row) = self.t.phase_rows.get(&step_key)? {
             let new: HashSet<u32> = index_of.values().copied().collect();

@@ -45,36 +45,22 @@ impl MatrixPlan {
                 },
                 scale: 1.0,
             }),
-            [a, b, k] => {
-                // PyTorch Conv1d is (out, in, k), Keras Conv1D (k, in, out): the kernel axis is the small one.
-                // Not scaled: WeightWatcher's conv2d_norm applies to Conv2D only, and it never slices Conv1D.
-                if a >= k {
-                    Ok(MatrixPlan {
-                        kind: LayerKind::Conv1d,
-                        rows: a,
-                        cols: b,
-                        slices: k,
-                        layout: SliceLayout {
-                            slice_stride: 1,
-                            row_stride: b * k,
-                            col_stride: k,
-                        },
-                        scale: 1.0,
-                    })
-                } else {
-                    Ok(MatrixPlan {
-                        kind: LayerKind::Conv1d,
-                        rows: b,
-                        cols: k,
-                        slices: a,
-                        layout: SliceLayout {
-                            slice_stride: b * k,
-                            row_stride: k,
-                            col_stride: 1,
-                        },
-                        scale: 1.0,
-                    })
-                }
+            [out, inp, k] => {
+                // Read as PyTorch's Conv1d layout (out, in, k), whatever the sizes: safetensors files come from
+                // PyTorch, and no size rule tells (4, 256, 8) from a Keras (k, in, out) kernel. Not scaled:
+                // WeightWatcher's conv2d_norm applies to Conv2D only, and it never slices Conv1D.
+                Ok(MatrixPlan {
+                    kind: LayerKind::Conv1d,
+                    rows: out,
+                    cols: inp,
+                    slices: k,
+                    layout: SliceLayout {
+                        slice_stride: 1,
+                        row_stride: inp * k,
+                        col_stride: k,
+                    },
+                    scale: 1.0,
+                })
             }
             [a, b, c, d] => {
                 // WW's layout test: channel axes are the larger pair. conv2d_norm with pooling multiplies each
@@ -163,6 +149,14 @@ mod tests {
         assert_eq!(plan.kind, LayerKind::Conv1d);
         assert_eq!((plan.rows, plan.cols, plan.slices), (20, 10, 5));
         assert_eq!(plan.index(3, 1, 2), (10 + 2) * 5 + 3);
+    }
+
+    #[test]
+    fn conv1d_is_read_as_pytorch_even_with_few_outputs() {
+        // (out=4, in=256, k=8): fewer outputs than kernel taps is still PyTorch's layout.
+        let plan = MatrixPlan::for_shape(&[4, 256, 8]).unwrap();
+        assert_eq!((plan.rows, plan.cols, plan.slices), (4, 256, 8));
+        assert_eq!(plan.index(7, 3, 255), (3 * 256 + 255) * 8 + 7);
     }
 
     #[test]

@@ -29,15 +29,11 @@ impl TensorEntry {
     }
 }
 
-struct Shard {
-    path: PathBuf,
-    map: Mmap,
-}
-
 /// An open checkpoint. Tensors are read lazily from the memory maps, one at a time.
 pub struct Checkpoint {
     path: PathBuf,
-    shards: Vec<Shard>,
+    /// One memory map per file (one for a plain checkpoint, one per shard).
+    shards: Vec<Mmap>,
     tensors: Vec<TensorEntry>,
     metadata: BTreeMap<String, String>,
 }
@@ -183,10 +179,7 @@ impl Checkpoint {
                 self.metadata.insert(k.clone(), v.clone());
             }
         }
-        self.shards.push(Shard {
-            path: path.to_path_buf(),
-            map,
-        });
+        self.shards.push(map);
         Ok(())
     }
 
@@ -206,11 +199,6 @@ impl Checkpoint {
 
     /// The raw little-endian bytes of a tensor.
     pub fn bytes(&self, entry: &TensorEntry) -> &[u8] {
-        &self.shards[entry.shard].map[entry.range.clone()]
-    }
-
-    /// The file a tensor lives in (differs from [`Checkpoint::path`] for sharded checkpoints).
-    pub fn file_of(&self, entry: &TensorEntry) -> &Path {
-        &self.shards[entry.shard].path
+        &self.shards[entry.shard][entry.range.clone()]
     }
 }

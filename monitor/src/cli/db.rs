@@ -1,4 +1,5 @@
-//! `htsr-watch db stats --db PATH`: how big each tree of the store is.
+//! `htsr-watch db stats --db PATH`: how big each tree of the store is; `db pin` / `db unpin`: keep a
+//! checkpoint's raw eigenvalues (normally only each run's latest checkpoint keeps them).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,10 +23,56 @@ pub enum DbCommand {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Keep the raw eigenvalues of RUN at STEP when newer checkpoints arrive (only the latest keeps them).
+    Pin {
+        #[arg(long)]
+        db: PathBuf,
+        run: String,
+        step: u64,
+    },
+    /// Let a pinned checkpoint's raw eigenvalues go (dropped unless it is the run's latest).
+    Unpin {
+        #[arg(long)]
+        db: PathBuf,
+        run: String,
+        step: u64,
+    },
 }
 
 pub fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
     match args.command {
+        DbCommand::Pin { db, run, step } => {
+            let store = match open_existing(&db, "db pin") {
+                Ok(s) => s,
+                Err(code) => return Ok(code),
+            };
+            if store.checkpoint(&run, step)?.is_none() {
+                eprintln!(
+                    "htsr-watch db pin: no checkpoint of run {run:?} at step {step} in {}",
+                    db.display()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let held = store.pin(&run, step)?;
+            println!(
+                "pinned {run} step {step}: raw eigenvalues {}",
+                if held {
+                    "kept"
+                } else {
+                    "were already dropped; they will be kept if the checkpoint is analyzed again"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Unpin { db, run, step } => {
+            let store = match open_existing(&db, "db unpin") {
+                Ok(s) => s,
+                Err(code) => return Ok(code),
+            };
+            store.unpin(&run, step)?;
+            println!("unpinned {run} step {step}");
+            Ok(ExitCode::SUCCESS)
+        }
         DbCommand::Stats { db } => {
             let store = match open_existing(&db, "db stats") {
                 Ok(s) => s,

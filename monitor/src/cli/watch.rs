@@ -117,6 +117,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     }
 
     let shutdown = Shutdown::new();
+    shutdown.before_forced_exit(htsr_tui::terminal::restore_if_active);
     shutdown.install_signal_handlers()?;
     let mut cfg = WatchConfig::new(dir.clone(), store_dir.clone());
     cfg.once = args.once;

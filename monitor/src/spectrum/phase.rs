@@ -179,9 +179,12 @@ pub fn classify(input: &PhaseInput<'_>, t: &PhaseThresholds) -> PhaseVerdict {
         } else {
             Phase::BulkDecay
         }
-    } else if heavy_tailed {
+    } else if heavy_tailed && mp.mp_softrank < t.softrank_split {
+        // A power-law tail that reaches far beyond the bulk (lambda_max >> lambda+).
         Phase::HeavyTailed
     } else {
+        // Mass above the edge that is not a strong power law, or one that stays near the bulk: the paper's
+        // bulk-decay ("MP bulk + PL tail", weakly heavy-tailed).
         Phase::BulkDecay
     };
     verdict(phase, evidence)

@@ -12,9 +12,9 @@ use super::eigen::{pooled_eigenvalues, EigenMethod};
 use super::mp::fit_mp;
 use super::source::{OwnedSlices, SliceSource};
 
-/// WW stores 5 shuffled replicas when a slice has fewer than 100 eigenvalues, else 1.
-fn replicas_for(m: usize) -> usize {
-    if m < 100 {
+/// WW stores 5 shuffled replicas when the layer has fewer than 100 eigenvalues (n_comp = M * rf), else 1.
+fn replicas_for(num_evals: usize) -> usize {
+    if num_evals < 100 {
         5
     } else {
         1
@@ -47,7 +47,7 @@ pub fn randomize<S: SliceSource>(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let m = src.m();
     let mut rand_evals = Vec::new();
-    for _ in 0..replicas_for(m) {
+    for _ in 0..replicas_for(m * src.slices()) {
         rand_evals.extend(pooled_eigenvalues(&shuffled_copy(src, &mut rng), method).evals);
     }
     rand_evals.sort_by(f64::total_cmp);

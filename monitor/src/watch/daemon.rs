@@ -565,6 +565,11 @@ impl Daemon {
             Outcome::Cancelled { .. } => {
                 tracing::info!(path = %path.display(), "dropped unfinished (nothing written)");
             }
+            Outcome::Rejected { job, reason } => {
+                // Remembered as done for this file version: a rescan does not retry it until it changes.
+                self.summary.failed += 1;
+                self.progress.failed(&job.run, job.step, &path, &reason);
+            }
             Outcome::Error { job, reason } => {
                 self.tracker.unsettle(&path);
                 if self.cfg.once {

@@ -2,7 +2,7 @@
 //! time, so that a run's checkpoints are stored in step order and each can reuse the previous one's reports
 //! for frozen layers; `--jobs` workers therefore work on different runs in parallel.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use htsr_storage::FileIdentity;
@@ -56,11 +56,6 @@ impl WorkQueue {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
-    }
-
-    /// The runs with queued work.
-    pub fn runs(&self) -> BTreeSet<&str> {
-        self.items.keys().map(|(r, _, _)| r.as_str()).collect()
     }
 }
 

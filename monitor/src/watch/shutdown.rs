@@ -14,6 +14,8 @@ type Wakers = Arc<Mutex<Vec<Box<dyn Fn() + Send>>>>;
 pub struct Shutdown {
     flag: Arc<AtomicBool>,
     wakers: Wakers,
+    /// Run before a second signal exits the process (the dashboard restores the terminal here).
+    before_forced_exit: Wakers,
 }
 
 impl std::fmt::Debug for Shutdown {
@@ -60,18 +62,35 @@ impl Shutdown {
         }
     }
 
-    /// Installs the handlers: the first SIGINT/SIGTERM triggers this shutdown (and logs it); once triggered, a
-    /// further signal exits the process at once with 128 + the signal number.
+    /// Registers what must happen before a second signal exits the process at once.
+    pub fn before_forced_exit(&self, f: impl Fn() + Send + 'static) {
+        self.before_forced_exit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// Installs the handlers: the first SIGINT/SIGTERM triggers this shutdown (and logs it); a further signal
+    /// runs the `before_forced_exit` callbacks and exits at once with 128 + the signal number. Both are handled
+    /// on a thread of their own, not in the signal handler, so that the terminal can be restored first.
     pub fn install_signal_handlers(&self) -> std::io::Result<()> {
-        for sig in [SIGINT, SIGTERM] {
-            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, self.flag.clone())?;
-        }
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
         let me = self.clone();
         std::thread::Builder::new()
             .name("htsr-signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
+                for sig in signals.forever() {
+                    if me.is_requested() {
+                        for f in me
+                            .before_forced_exit
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .iter()
+                        {
+                            f();
+                        }
+                        std::process::exit(128 + sig);
+                    }
                     let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
                     tracing::info!("{name}: finishing up (a second signal exits at once)");
                     me.trigger();

@@ -52,6 +52,18 @@ pub enum Outcome {
     Cancelled { job: Job },
     /// Reading (other than vanishing) or storing failed; nothing was written. Retried later.
     Error { job: Job, reason: String },
+    /// The store refused it for good (another file holds the same run and step); nothing was written and it is
+    /// not retried until the file changes.
+    Rejected { job: Job, reason: String },
+}
+
+/// The outcome of a store write that failed: a conflict is final, anything else (a full disk) is retried.
+fn store_error(job: Job, what: &str, e: htsr_storage::Error) -> Outcome {
+    let reason = format!("{what}: {e}");
+    match e {
+        htsr_storage::Error::Conflict { .. } => Outcome::Rejected { job, reason },
+        _ => Outcome::Error { job, reason },
+    }
 }
 
 impl Outcome {
@@ -62,7 +74,8 @@ impl Outcome {
             | Outcome::Changed { job }
             | Outcome::Gone { job }
             | Outcome::Cancelled { job }
-            | Outcome::Error { job, .. } => job,
+            | Outcome::Error { job, .. }
+            | Outcome::Rejected { job, .. } => job,
         }
     }
 }
@@ -121,10 +134,7 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
                 &reason,
             ) {
                 Ok(()) => Outcome::StoredFailed { job, reason },
-                Err(e) => Outcome::Error {
-                    job,
-                    reason: format!("storing the failed record: {e}"),
-                },
+                Err(e) => store_error(job, "storing the failed record", e),
             };
         }
     };
@@ -203,10 +213,7 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
         phase_counts: counts,
     };
     if let Err(e) = ctx.store.write_checkpoint(&record, &reports, &raw) {
-        return Outcome::Error {
-            job,
-            reason: format!("storing the results: {e}"),
-        };
+        return store_error(job, "storing the results", e);
     }
     ctx.frozen.remember(&job.run, job.step, hashes);
     Outcome::Stored {

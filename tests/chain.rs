@@ -150,14 +150,5 @@ fn train_watch_store_export_browse() {
         30,
     );
     tmux.wait_for_text(&["mlp", "fc1", "fc2", "fc3"], Duration::from_secs(30));
-    tmux.keys(&["q"]);
-    let screen = tmux.wait_for_text(&["htsr-exit=0"], Duration::from_secs(15));
-    assert!(
-        screen.contains("icanon") && !screen.contains("-icanon"),
-        "cooked mode restored:\n{screen}"
-    );
-    assert!(
-        screen.contains("echo") && !screen.contains("-echo"),
-        "echo restored:\n{screen}"
-    );
+    tmux.quit_and_check_restored(Duration::from_secs(15));
 }

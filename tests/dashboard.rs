@@ -40,16 +40,7 @@ fn live_dashboard_shows_new_checkpoints_and_restores_the_terminal() {
     tmux.resize(80, 24);
     tmux.wait_for_text(&["fc1", "step 40"], Duration::from_secs(10));
 
-    tmux.keys(&["q"]);
-    let screen = tmux.wait_for_text(&["htsr-exit=0"], Duration::from_secs(20));
-    assert!(
-        screen.contains("icanon") && !screen.contains("-icanon"),
-        "cooked mode restored:\n{screen}"
-    );
-    assert!(
-        screen.contains("echo") && !screen.contains("-echo"),
-        "echo restored:\n{screen}"
-    );
+    let screen = tmux.quit_and_check_restored(Duration::from_secs(20));
     assert!(
         !screen.contains("Phase map"),
         "the alternate screen is gone:\n{screen}"

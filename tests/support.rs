@@ -180,6 +180,22 @@ impl Tmux {
         }
     }
 
+    /// Presses `q`, waits for the program started by [`shell_line`] to exit 0, and asserts that the terminal is
+    /// back in cooked mode with echo on. Returns the final screen.
+    pub fn quit_and_check_restored(&self, timeout: Duration) -> String {
+        self.keys(&["q"]);
+        let screen = self.wait_for_text(&["htsr-exit=0"], timeout);
+        assert!(
+            screen.contains("icanon") && !screen.contains("-icanon"),
+            "cooked mode restored:\n{screen}"
+        );
+        assert!(
+            screen.contains("echo") && !screen.contains("-echo"),
+            "echo restored:\n{screen}"
+        );
+        screen
+    }
+
     pub fn resize(&self, width: u16, height: u16) {
         run_ok(Command::new("tmux").args([
             "resize-window",

@@ -1,6 +1,7 @@
 //! Checkpoints written from Python with the `safetensors` package (as a PyTorch user's `save_file` of a state
 //! dict would be: temp name, then `os.replace`), mixed dtypes and biases included, are watched and stored like
-//! the hook's own: steps from `htsr.step`, every tensor once, the matrices analyzed.
+//! the hook's own: steps from `htsr.step`, every tensor once, the matrices analyzed; and pandas reads the CSV
+//! export as is.
 
 use std::process::Command;
 
@@ -79,4 +80,32 @@ fn checkpoints_written_by_python_safetensors_are_watched() {
     let last = store.layers_at("pyrun", 30).unwrap();
     let frozen = last.iter().find(|l| l.name == "encoder.layer2").unwrap();
     assert!(frozen.reused_from_step.is_some(), "{frozen:?}");
+    drop(store);
+
+    // pandas reads the export with no options: numbers as numbers, missing values as NaN, one row per layer.
+    let csv = dir.path().join("history.csv");
+    run_ok(
+        Command::new(binary("htsr-watch"))
+            .args(["export", "--format", "csv", "--db"])
+            .arg(dir.path().join(".htsr"))
+            .arg("-o")
+            .arg(&csv),
+    );
+    let out = run_ok(Command::new(&python).args(["-c", PANDAS_READER]).arg(&csv));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 9");
 }
+
+const PANDAS_READER: &str = r#"
+import sys
+import pandas as pd
+df = pd.read_csv(sys.argv[1])
+assert len(df) == 9, len(df)
+assert df["step"].dtype.kind == "i", df["step"].dtype
+assert df["alpha"].dtype.kind == "f", df["alpha"].dtype
+bias = df[df.name == "encoder.layer1.bias"]
+assert bias["alpha"].isna().all() and (bias["status"] == "skipped").all()
+fc = df[(df.name == "encoder.layer1") & (df.step == 30)]
+assert fc["alpha"].iloc[0] > 1 and fc["phase"].iloc[0] in (
+    "random_like", "bleeding_out", "bulk_plus_spikes", "bulk_decay", "heavy_tailed", "rank_collapse")
+print("ok", len(df))
+"#;

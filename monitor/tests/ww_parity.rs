@@ -197,41 +197,27 @@ fn accurate_mode_resolves_tiny_singular_values_like_ww() {
 
 #[test]
 fn marchenko_pastur_fit_agrees_with_mp_fit_reference() {
+    // The issue asks for num_spikes within 1 and sigma_mp within 1%; the same KDE, grid and Nelder-Mead polish
+    // give WeightWatcher's numbers to rounding (about 1e-14 here), so hold them to 1e-9 and exact counts.
     let rows = ww_rows("synthetic_ww_mpfit.csv");
     let a = analysis(EigenMethod::Gram);
     let ours = by_name(&a);
     for (name, row) in &rows {
         let mp = ours[name].mp.as_ref().unwrap();
-        let spikes = mp.num_spikes as f64;
-        assert!(
-            (spikes - num(row, "num_spikes")).abs() <= 1.0,
-            "{name}: num_spikes {spikes} vs {}",
-            row["num_spikes"]
+        assert_eq!(
+            mp.num_spikes as f64,
+            num(row, "num_spikes"),
+            "{name} num_spikes"
         );
-        assert_rel(
-            &format!("{name} sigma_mp"),
-            mp.sigma_mp,
-            num(row, "sigma_mp"),
-            0.01,
-        );
-        assert_rel(
-            &format!("{name} W_scale"),
-            mp.w_scale,
-            num(row, "W_scale"),
-            1e-9,
-        );
-        assert_rel(
-            &format!("{name} bulk_max"),
-            mp.bulk_max,
-            num(row, "bulk_max"),
-            0.02,
-        );
-        assert_rel(
-            &format!("{name} mp_softrank"),
-            mp.mp_softrank,
-            num(row, "mp_softrank"),
-            0.02,
-        );
+        for (col, v) in [
+            ("sigma_mp", mp.sigma_mp),
+            ("W_scale", mp.w_scale),
+            ("bulk_max", mp.bulk_max),
+            ("bulk_min", mp.bulk_min),
+            ("mp_softrank", mp.mp_softrank),
+        ] {
+            assert_rel(&format!("{name} {col}"), v, num(row, col), 1e-9);
+        }
     }
 }
 

@@ -303,6 +303,36 @@ mod tests {
     }
 
     #[test]
+    fn nelder_mead_reproduces_scipy_fmin() {
+        // Final x of scipy 1.17.1 `optimize.fmin(f, x0, disp=0)` on these objectives (same arithmetic, so equal
+        // to rounding): a bumpy well, a penalty plateau like the MP objective's, and a flat quartic.
+        let cases: [(&dyn Fn(f64) -> f64, f64, f64); 3] = [
+            (
+                &|x: f64| (x - 2.5).powi(2) + 0.3 * (5.0 * x).sin(),
+                1.0,
+                2.263281250000003,
+            ),
+            (
+                &|x: f64| if x < 0.8 { 1e6 } else { (x - 1.3).powi(2) },
+                0.9,
+                1.2999902343749992,
+            ),
+            (
+                &|x: f64| (x - 0.7).powi(4) + 0.01 * x,
+                3.0,
+                0.5642578124999942,
+            ),
+        ];
+        for (f, x0, scipy) in cases {
+            let x = nelder_mead_1d(f, x0);
+            assert!(
+                (x - scipy).abs() <= 1e-12 * scipy.abs(),
+                "{x} vs scipy {scipy}"
+            );
+        }
+    }
+
+    #[test]
     fn nelder_mead_finds_a_parabola_minimum() {
         let x = nelder_mead_1d(&|x| (x - 2.5).powi(2), 1.0);
         assert!((x - 2.5).abs() < 1e-3, "{x}");

@@ -306,7 +306,9 @@ mod tests {
     fn nelder_mead_reproduces_scipy_fmin() {
         // Final x of scipy 1.17.1 `optimize.fmin(f, x0, disp=0)` on these objectives (same arithmetic, so equal
         // to rounding): a bumpy well, a penalty plateau like the MP objective's, and a flat quartic.
-        let cases: [(&dyn Fn(f64) -> f64, f64, f64); 3] = [
+        // (objective, x0, scipy's answer)
+        type Case<'a> = (&'a dyn Fn(f64) -> f64, f64, f64);
+        let cases: [Case<'_>; 3] = [
             (
                 &|x: f64| (x - 2.5).powi(2) + 0.3 * (5.0 * x).sin(),
                 1.0,

@@ -6,6 +6,15 @@ use anyhow::{bail, Context, Result};
 use tch::{Device, Kind, Tensor};
 
 /// Where `scripts/setup` writes MNIST-1D: `<repository>/.data/mnist1d`.
+/// Logs (the hook's "waited"/"skipped" lines among them) to stderr at `warn`, or as `RUST_LOG` says.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+}
+
 pub fn default_mnist1d_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")

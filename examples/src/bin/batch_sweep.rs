@@ -233,11 +233,7 @@ fn train_one(
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    htsr_examples::init_logging();
     let args = Args::parse();
     if args.channels.len() != 2 || args.fc.len() != 2 {
         bail!("--channels and --fc take two numbers each");

@@ -45,11 +45,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    htsr_examples::init_logging();
     let args = Args::parse();
     tch::set_num_threads(args.threads);
     tch::manual_seed(0);

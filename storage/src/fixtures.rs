@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::*;
+use htsr_contracts::*;
 
 /// A tiny deterministic generator, so that the library needs no `rand` dependency.
 #[derive(Debug, Clone)]
@@ -142,7 +142,7 @@ pub fn skipped_report(name: &str) -> LayerReport {
 
 /// A checkpoint record for (run, step) whose counters match `layers`.
 pub fn checkpoint_record(run: &str, step: u64, layers: &[LayerReport]) -> CheckpointRecord {
-    let mut phase_counts = [0u32; 7];
+    let mut phase_counts = [0u32; htsr_contracts::Phase::COUNT];
     for l in layers {
         if let Some(p) = l.phase() {
             phase_counts[p.index()] += 1;

@@ -1,15 +1,14 @@
-//! htsr-storage: the records every htsr crate shares and the sled store that keeps their history.
+//! htsr-storage: the sled store that keeps the history of every run.
 //!
-//! The store knows nothing of spectra or terminals: the engine fills [`LayerReport`]s, the daemon writes
-//! them one checkpoint at a time, and the dashboard reads them back.
+//! The store knows nothing of spectra or terminals: the engine fills [`htsr_contracts::LayerReport`]s, the daemon
+//! writes them one checkpoint at a time ([`Store::write_checkpoint`], all layers or none), and the dashboard and the
+//! exporters read them back as trajectories, phase grids and rows.
 
 mod error;
-pub mod esd;
 pub mod export;
+#[cfg(feature = "test-support")]
 pub mod fixtures;
-pub(crate) mod floats;
-pub mod keys;
-pub mod model;
+pub(crate) mod keys;
 pub mod query;
 pub mod records;
 pub mod recovery;
@@ -17,7 +16,6 @@ pub mod stats;
 pub mod store;
 
 pub use error::{Error, Result};
-pub use model::*;
 pub use query::{PhaseGrid, RunSummary};
 pub use records::TrajectoryPoint;
 pub use stats::{StoreStats, TreeStats};

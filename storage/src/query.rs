@@ -4,9 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{CheckpointRecord, EsdHistogram, FileIdentity, LayerReport, LayerStatus, Phase};
 use crate::records::{self, TrajectoryPoint, ABSENT};
 use crate::store::Store;
+use htsr_contracts::{
+    CheckpointRecord, EsdHistogram, FileIdentity, LayerReport, LayerStatus, Phase,
+};
 
 /// One run at a glance, for the runs list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,7 +19,7 @@ pub struct RunSummary {
     /// Mean alpha over the successful layers of the last checkpoint (f32 precision); None if none had a fit.
     pub mean_alpha: Option<f64>,
     /// Layers of the last checkpoint per phase, indexed like [`Phase::ALL`].
-    pub phase_counts: [u32; 7],
+    pub phase_counts: htsr_contracts::PhaseCounts,
     /// Layers of the last checkpoint.
     pub layers: usize,
 }
@@ -93,7 +95,7 @@ impl Store {
             .phase_rows
             .get(keys::run_step(run, last_step))?
             .unwrap_or_default();
-        let mut phase_counts = [0u32; 7];
+        let mut phase_counts = [0u32; htsr_contracts::Phase::COUNT];
         let (mut sum, mut n, mut layers) = (0.0, 0usize, 0usize);
         for (idx, &code) in row.iter().enumerate() {
             if code == ABSENT {

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{LayerReport, LayerStatus, Phase, Warning};
+use htsr_contracts::{LayerReport, LayerStatus, Phase, Warning};
 
 /// One layer at one checkpoint, as a trajectory plots it. Floats are rounded to f32 precision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,7 +373,7 @@ mod tests {
         let mut r = fixtures::layer_report("l", 5);
         r.reason = Some("x".into());
         r.reused_from_step = Some(1);
-        r.randomization = Some(crate::model::Randomization {
+        r.randomization = Some(htsr_contracts::Randomization {
             seed: 1,
             max_rand_eval: 1.0,
             rand_distance: 0.1,

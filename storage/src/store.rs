@@ -22,9 +22,9 @@ use sled::{Batch, Db, Tree};
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::{CheckpointRecord, CheckpointStatus, LayerReport};
 use crate::records::{self, TrajectoryPoint, ABSENT};
 use crate::recovery;
+use htsr_contracts::{CheckpointRecord, CheckpointStatus, LayerReport};
 
 /// The schema this code writes. Bump it when a stored layout changes in a way older code cannot read.
 pub const SCHEMA_VERSION: u32 = 1;

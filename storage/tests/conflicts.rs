@@ -1,8 +1,9 @@
 //! Two files claiming one (run, step) are refused, not silently merged; and a failed record that an earlier,
 //! unreadable version of a file left under a guessed step disappears once the file is stored properly.
 
+use htsr_contracts::CheckpointStatus;
 use htsr_storage::fixtures::{checkpoint, checkpoint_record};
-use htsr_storage::{CheckpointStatus, Error, Store};
+use htsr_storage::{Error, Store};
 
 #[test]
 fn a_second_file_for_the_same_run_and_step_is_a_conflict() {

@@ -1,6 +1,7 @@
 //! CSV and JSONL exports: WeightWatcher's column names, one row per (run, step, layer), readable as is.
 
-use htsr_storage::export::{write_csv, write_jsonl, COLUMNS};
+use htsr_contracts::row::COLUMNS;
+use htsr_storage::export::{write_csv, write_jsonl};
 use htsr_storage::{fixtures, Store};
 
 fn store_with_two_runs(dir: &tempfile::TempDir) -> Store {

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use htsr_storage::{fixtures, Phase, PhaseGrid, RunSummary, TrajectoryPoint};
+use htsr_contracts::Phase;
+use htsr_storage::{fixtures, PhaseGrid, RunSummary, TrajectoryPoint};
 use htsr_tui::state::{layers, DetailModel, History, OverlayModel, RunModel};
 use htsr_tui::{layout, view, App, DashboardOptions, Mode, View};
 use ratatui::backend::TestBackend;
@@ -154,12 +155,12 @@ fn reload(c: &mut Criterion) {
                 step
             },
             |step| {
-                app.apply(htsr_tui::LiveEvent::CheckpointStored {
+                app.apply(htsr_contracts::LiveEvent::CheckpointStored {
                     run: "bench".into(),
                     step,
                     layers: LAYERS,
                     seconds: 1.0,
-                    phase_counts: [0; 7],
+                    phase_counts: [0; htsr_contracts::Phase::COUNT],
                 });
                 htsr_tui::state::load::prepare(&mut app, &store, W, H);
             },

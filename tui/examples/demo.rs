@@ -5,8 +5,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use htsr_contracts::{DaemonStatus, LiveEvent};
 use htsr_storage::{fixtures, Store};
-use htsr_tui::{run_dashboard, DaemonStatus, DashboardOptions, LiveEvent, Mode};
+use htsr_tui::{run_dashboard, DashboardOptions, Mode};
 
 fn main() -> std::io::Result<()> {
     let layers: usize = std::env::args()
@@ -42,6 +43,7 @@ fn main() -> std::io::Result<()> {
                 done: k + 1,
                 failed: 0,
                 watching: None,
+                ..DaemonStatus::default()
             });
             if tx.send(stored).is_err() || tx.send(status).is_err() {
                 break;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use crossterm::event;
 use htsr_storage::Store;
 
-use crate::live::LiveEvent;
 use crate::options::DashboardOptions;
 use crate::state::{load, App};
 use crate::terminal::TerminalGuard;
 use crate::view;
+use htsr_contracts::live::LiveEvent;
 
 /// How long to wait for a key before looking at the channel again: short enough that new checkpoints appear
 /// promptly, long enough that an idle dashboard costs nothing.

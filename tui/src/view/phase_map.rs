@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use htsr_storage::Phase;
+use htsr_contracts::Phase;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

@@ -1,7 +1,7 @@
 //! View 4, Runs: every run at a glance, and the selected layer's alpha overlaid across runs (a batch-size sweep
 //! read at a glance).
 
-use htsr_storage::Phase;
+use htsr_contracts::Phase;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
@@ -76,7 +76,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(6),
         Constraint::Length(6),
     ];
-    widths.extend([Constraint::Length(4); 7]);
+    widths.extend([Constraint::Length(4); Phase::COUNT]);
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(bold()))
         .row_highlight_style(selected())

@@ -1,7 +1,7 @@
 //! Colours and glyphs of the phases, one place for every view. Each phase has a glyph as well as a colour, so
 //! the map reads without colour (colour-blind users, monochrome terminals, snapshot tests).
 
-use htsr_storage::Phase;
+use htsr_contracts::Phase;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 

@@ -2,7 +2,8 @@
 
 #![allow(dead_code)]
 
-use htsr_storage::{fixtures, LayerReport, LayerStatus, Phase, Store, Warning};
+use htsr_contracts::{LayerReport, LayerStatus, Phase, Warning};
+use htsr_storage::{fixtures, Store};
 use tempfile::TempDir;
 
 pub fn open(dir: &TempDir) -> Store {

@@ -1,0 +1,22 @@
+//! htsr-contracts: what htsr's parts agree on, defined once (the role tokio-console's `console-api` plays between
+//! its instrumentation and its viewer).
+//!
+//! - [`model`]: the records the engine produces and the store keeps: [`LayerReport`] with its fits and
+//!   [`PhaseVerdict`], the compact [`EsdHistogram`], [`CheckpointRecord`] and [`FileIdentity`].
+//! - [`live`]: the events the daemon emits while it works and the dashboard and exporters consume.
+//! - [`naming`]: what a checkpoint file is called, which names are never read, and the `htsr.*` metadata keys the
+//!   hook writes and the daemon reads.
+//! - [`row`]: the flat per-layer row with WeightWatcher's column names (CSV, JSON lines, pandas).
+//!
+//! Dependencies stay minimal (serde only), so that every crate, the training hook included, can use it.
+
+mod esd;
+mod floats;
+pub mod live;
+pub mod model;
+pub mod naming;
+pub mod row;
+
+pub use esd::ESD_ZERO_RELATIVE;
+pub use live::{DaemonStatus, LiveEvent};
+pub use model::*;

@@ -1,0 +1,421 @@
+//! The shared data model: runs, checkpoints, per-layer reports, phases and compact ESDs.
+//!
+//! Field names follow WeightWatcher 0.7.7's column names where a column exists, so that a user can line
+//! htsr's numbers up against the tool they know.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A training phase of one layer, after Martin & Mahoney (arXiv 1901.08276), "5+1 phases".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    RandomLike,
+    BleedingOut,
+    BulkPlusSpikes,
+    BulkDecay,
+    HeavyTailed,
+    RankCollapse,
+    /// Too few eigenvalues, or no usable fit: no phase can be named.
+    Insufficient,
+}
+
+impl Phase {
+    /// How many phases there are (the length of [`Phase::ALL`] and of [`PhaseCounts`]).
+    pub const COUNT: usize = 7;
+
+    pub const ALL: [Phase; Phase::COUNT] = [
+        Phase::RandomLike,
+        Phase::BleedingOut,
+        Phase::BulkPlusSpikes,
+        Phase::BulkDecay,
+        Phase::HeavyTailed,
+        Phase::RankCollapse,
+        Phase::Insufficient,
+    ];
+
+    /// The snake_case name used in CSV, JSON and on screen.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::RandomLike => "random_like",
+            Phase::BleedingOut => "bleeding_out",
+            Phase::BulkPlusSpikes => "bulk_plus_spikes",
+            Phase::BulkDecay => "bulk_decay",
+            Phase::HeavyTailed => "heavy_tailed",
+            Phase::RankCollapse => "rank_collapse",
+            Phase::Insufficient => "insufficient",
+        }
+    }
+
+    /// Position in [`Phase::ALL`], used for per-phase counters.
+    pub fn index(self) -> usize {
+        Phase::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// One sentence for legends and the README: what the phase means.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Phase::RandomLike => "ESD fits a Marchenko-Pastur bulk: the layer has learned little beyond its initialization",
+            Phase::BleedingOut => "eigenvalues start to leave the MP bulk just above its edge: learning has begun",
+            Phase::BulkPlusSpikes => "a random bulk plus a few spikes well above its edge: low-rank signal, Tikhonov-like",
+            Phase::BulkDecay => "the bulk decays into a tail: correlations that do not condense into spikes",
+            Phase::HeavyTailed => "a power-law ESD (alpha about 2-4): strongly correlated, well trained",
+            Phase::RankCollapse => "a large mass of zero eigenvalues: the layer is over-regularized",
+            Phase::Insufficient => "too few eigenvalues or no usable fit",
+        }
+    }
+}
+
+/// Layers per phase, indexed like [`Phase::ALL`].
+pub type PhaseCounts = [u32; Phase::COUNT];
+
+/// Counts the phases of `reports` (layers without a phase are not counted).
+pub fn phase_counts<'a>(reports: impl IntoIterator<Item = &'a LayerReport>) -> PhaseCounts {
+    let mut counts = [0u32; Phase::COUNT];
+    for r in reports {
+        if let Some(p) = r.phase() {
+            counts[p.index()] += 1;
+        }
+    }
+    counts
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// WeightWatcher's `warning` column: over-trained below alpha 2, under-trained above alpha 6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Warning {
+    #[default]
+    None,
+    OverTrained,
+    UnderTrained,
+}
+
+impl Warning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Warning::None => "",
+            Warning::OverTrained => "over-trained",
+            Warning::UnderTrained => "under-trained",
+        }
+    }
+}
+
+/// How the tensor was read as matrices (WeightWatcher's `layer_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerKind {
+    Dense,
+    Conv1d,
+    Conv2d,
+    /// Not a layer htsr analyzes (1-D, integer dtype, ...); see the report's reason.
+    Other,
+}
+
+impl LayerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerKind::Dense => "dense",
+            LayerKind::Conv1d => "conv1d",
+            LayerKind::Conv2d => "conv2d",
+            LayerKind::Other => "other",
+        }
+    }
+}
+
+/// Whether a layer was analyzed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerStatus {
+    Success,
+    /// Read and analyzed, but a fit failed or the weights were unusable (NaN, Inf); `reason` says which.
+    Failed,
+    /// Deliberately not analyzed (1-D, integer dtype, size limits); `reason` says why.
+    Skipped,
+}
+
+impl LayerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerStatus::Success => "success",
+            LayerStatus::Failed => "failed",
+            LayerStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// The power-law fit of the ESD tail (WeightWatcher's default `WWFit`, Clauset et al. 2009).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PowerLawFit {
+    #[serde(with = "crate::floats::f64_json")]
+    pub alpha: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub xmin: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub xmax: f64,
+    /// Kolmogorov-Smirnov distance between the tail and the fitted law.
+    #[serde(rename = "D")]
+    #[serde(with = "crate::floats::f64_json")]
+    pub d: f64,
+    /// Standard error of alpha, (alpha - 1) / sqrt(num_pl_spikes).
+    #[serde(with = "crate::floats::f64_json")]
+    pub sigma: f64,
+    /// Tail size: eigenvalues >= xmin.
+    pub num_pl_spikes: usize,
+}
+
+/// The Marchenko-Pastur bulk fit (WeightWatcher's `mp_fit`), in the layer's original eigenvalue units
+/// except `sigma_mp`, which is in unit-mean units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MpFit {
+    #[serde(with = "crate::floats::f64_json")]
+    pub sigma_mp: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub bulk_min: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub bulk_max: f64,
+    /// Eigenvalues above bulk_max plus WeightWatcher's sqrt(Tracy-Widom) margin.
+    pub num_spikes: usize,
+    #[serde(with = "crate::floats::f64_json")]
+    pub mp_softrank: f64,
+    #[serde(rename = "W_scale")]
+    #[serde(with = "crate::floats::f64_json")]
+    pub w_scale: f64,
+}
+
+/// WeightWatcher's default per-layer metrics (docs/ALGORITHMS.md section 4), column names kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(non_snake_case)]
+pub struct SpectralMetrics {
+    pub N: usize,
+    pub M: usize,
+    #[serde(with = "crate::floats::f64_json")]
+    pub Q: f64,
+    pub rf: usize,
+    pub num_evals: usize,
+    #[serde(with = "crate::floats::f64_json")]
+    pub lambda_max: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub sv_max: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub sv_min: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub norm: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub log_norm: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub spectral_norm: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub log_spectral_norm: f64,
+    /// alpha * log10(lambda_max); NaN when the power-law fit failed.
+    #[serde(with = "crate::floats::f64_json")]
+    pub alpha_weighted: f64,
+    /// log10 of sum(lambda^alpha); NaN when the power-law fit failed.
+    #[serde(with = "crate::floats::f64_json")]
+    pub log_alpha_norm: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub stable_rank: f64,
+    pub matrix_rank: usize,
+    pub rank_loss: usize,
+    pub weak_rank_loss: usize,
+    #[serde(with = "crate::floats::f64_json")]
+    pub entropy: f64,
+}
+
+/// Results of `--randomize` (WeightWatcher's `randomize=True`): the element-shuffled ESD compared to the real one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Randomization {
+    pub seed: u64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub max_rand_eval: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub rand_distance: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub ww_softrank: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub ww_maxdist: f64,
+    /// Spikes of the shuffled ESD outside its own MP bulk: correlation traps.
+    pub rand_num_spikes: usize,
+    #[serde(with = "crate::floats::f64_json")]
+    pub rand_sigma_mp: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub rand_bulk_max: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub rand_bulk_min: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub rand_mp_softrank: f64,
+    #[serde(rename = "rand_W_scale")]
+    #[serde(with = "crate::floats::f64_json")]
+    pub rand_w_scale: f64,
+}
+
+/// The numbers behind a phase label, so that a user can see why a layer got it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseEvidence {
+    /// Power-law alpha, NaN when the fit failed.
+    #[serde(with = "crate::floats::f64_json")]
+    pub alpha: f64,
+    #[serde(rename = "D")]
+    #[serde(with = "crate::floats::f64_json")]
+    pub d: f64,
+    pub n_tail: usize,
+    /// Eigenvalues above the MP bulk edge plus margin.
+    pub spikes: usize,
+    /// spikes / num_evals.
+    #[serde(with = "crate::floats::f64_json")]
+    pub frac_outside: f64,
+    /// Fraction of the outside eigenvalues that hug the bulk edge, in (edge, 1.5 * bulk_max].
+    #[serde(with = "crate::floats::f64_json")]
+    pub edge_mass: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub mp_softrank: f64,
+    /// Stable rank scaled so that a Marchenko-Pastur random matrix gives about 1.
+    #[serde(with = "crate::floats::f64_json")]
+    pub normalized_stable_rank: f64,
+    /// Fraction of eigenvalues that are numerically zero (relative to lambda_max).
+    #[serde(with = "crate::floats::f64_json")]
+    pub zero_fraction: f64,
+}
+
+/// A layer's phase with the evidence for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseVerdict {
+    pub phase: Phase,
+    /// Sub-tag of heavy_tailed for alpha < 2 (WeightWatcher's "over-trained").
+    pub very_heavy_tailed: bool,
+    pub evidence: PhaseEvidence,
+}
+
+/// A compact ESD: a histogram over log10(lambda) with log-spaced bins, plus what is needed to draw the fits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EsdHistogram {
+    /// log10 of the lower edge of the first bin.
+    #[serde(with = "crate::floats::f64_json")]
+    pub log10_lo: f64,
+    /// log10 of the upper edge of the last bin.
+    #[serde(with = "crate::floats::f64_json")]
+    pub log10_hi: f64,
+    /// Counts per bin, equal widths in log10 space.
+    pub counts: Vec<u32>,
+    /// Eigenvalues at or below the drawing floor (numerically zero), not in any bin.
+    pub zeros: u32,
+    #[serde(with = "crate::floats::f64_json")]
+    pub lambda_max: f64,
+    #[serde(default, with = "crate::floats::opt_f64_json")]
+    pub xmin: Option<f64>,
+    #[serde(default, with = "crate::floats::opt_f64_json")]
+    pub alpha: Option<f64>,
+    #[serde(default, with = "crate::floats::opt_f64_json")]
+    pub bulk_min: Option<f64>,
+    #[serde(default, with = "crate::floats::opt_f64_json")]
+    pub bulk_max: Option<f64>,
+}
+
+/// Everything htsr knows about one layer at one checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// The full tensor name without a trailing `.weight`, exactly as the checkpoint spells it.
+    pub name: String,
+    /// The tensor name in the file.
+    pub tensor: String,
+    pub shape: Vec<usize>,
+    pub dtype: String,
+    pub layer_type: LayerKind,
+    pub status: LayerStatus,
+    /// Why a layer was skipped or failed; None on success.
+    pub reason: Option<String>,
+    pub metrics: Option<SpectralMetrics>,
+    pub power_law: Option<PowerLawFit>,
+    pub mp: Option<MpFit>,
+    pub randomization: Option<Randomization>,
+    pub phase: Option<PhaseVerdict>,
+    pub warning: Warning,
+    pub esd: Option<EsdHistogram>,
+    /// Set when the tensor's bytes equal the previous checkpoint's and that report was reused.
+    pub reused_from_step: Option<u64>,
+    /// Seconds spent on this layer.
+    #[serde(with = "crate::floats::f64_json")]
+    pub seconds: f64,
+}
+
+impl LayerReport {
+    /// A report with nothing analyzed yet: skipped, no reason, no metrics, fits or phase. The engine fills it in.
+    pub fn unanalyzed(name: &str, tensor: &str, shape: &[usize], dtype: &str) -> Self {
+        LayerReport {
+            name: name.to_string(),
+            tensor: tensor.to_string(),
+            shape: shape.to_vec(),
+            dtype: dtype.to_string(),
+            layer_type: LayerKind::Other,
+            status: LayerStatus::Skipped,
+            reason: None,
+            metrics: None,
+            power_law: None,
+            mp: None,
+            randomization: None,
+            phase: None,
+            warning: Warning::None,
+            esd: None,
+            reused_from_step: None,
+            seconds: 0.0,
+        }
+    }
+
+    pub fn alpha(&self) -> Option<f64> {
+        self.power_law.as_ref().map(|p| p.alpha)
+    }
+
+    pub fn phase(&self) -> Option<Phase> {
+        self.phase.as_ref().map(|v| v.phase)
+    }
+}
+
+/// How the daemon recognizes a checkpoint file it has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    pub path: String,
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+    /// Hash of the safetensors header bytes (hex), cheap and stable across renames.
+    pub header_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointStatus {
+    /// Every layer was read; individual layers may still be failed or skipped.
+    Complete,
+    /// The file could not be read as a checkpoint at all; `errors` says why.
+    Failed,
+}
+
+/// One analyzed checkpoint (its layers are stored beside it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    pub run: String,
+    pub step: u64,
+    pub identity: FileIdentity,
+    /// The file's `htsr.*` metadata (and any other `__metadata__` strings).
+    pub metadata: BTreeMap<String, String>,
+    /// Unix seconds when the analysis finished.
+    #[serde(with = "crate::floats::f64_json")]
+    pub analyzed_at: f64,
+    #[serde(with = "crate::floats::f64_json")]
+    pub analysis_seconds: f64,
+    pub status: CheckpointStatus,
+    pub errors: Vec<String>,
+    pub layer_count: usize,
+    /// Layers per phase, indexed like [`Phase::ALL`].
+    pub phase_counts: PhaseCounts,
+}

@@ -1,0 +1,165 @@
+//! The checkpoint naming contract, one definition for every writer (the tch hook, the Python callbacks) and the
+//! daemon that reads what they write.
+//!
+//! - A checkpoint is a `*.safetensors` file, or a directory holding [`SHARD_INDEX_FILE`] and its shards.
+//! - Names starting with `.` or ending in `.tmp` / `.partial` are never read: writers write under such a name and
+//!   rename into place once the file is complete.
+//! - A run is a subdirectory of the watched directory (or the directory itself); `htsr.run` may override it.
+//! - The step is `htsr.step`, else the last number in the file name, else the order seen.
+
+/// The index file of a Hugging Face sharded checkpoint.
+pub const SHARD_INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// The extension of a checkpoint file.
+pub const CHECKPOINT_EXTENSION: &str = ".safetensors";
+
+/// The `__metadata__` keys htsr writes and reads. Writers may add any other `htsr.*` key.
+pub mod keys {
+    /// Prefix of every htsr metadata key.
+    pub const PREFIX: &str = "htsr.";
+    /// The training step (an unsigned integer).
+    pub const STEP: &str = "htsr.step";
+    /// The run id; overrides the directory the file is in.
+    pub const RUN: &str = "htsr.run";
+    pub const EPOCH: &str = "htsr.epoch";
+    /// Unix seconds when the checkpoint was taken.
+    pub const WALL_TIME: &str = "htsr.wall_time";
+    pub const LOSS: &str = "htsr.loss";
+    pub const LR: &str = "htsr.lr";
+    pub const BATCH_SIZE: &str = "htsr.batch_size";
+
+    /// `key` with the `htsr.` prefix added when it lacks it.
+    pub fn prefixed(key: &str) -> String {
+        if key.starts_with(PREFIX) {
+            key.to_string()
+        } else {
+            format!("{PREFIX}{key}")
+        }
+    }
+}
+
+/// Environment variables the writers read (`HtsrHook::builder()`, `htsr.Checkpointer`).
+pub mod env {
+    /// The output directory (the one `htsr-watch` watches).
+    pub const DIR: &str = "HTSR_DIR";
+    /// Checkpoint every N steps (`0` disables step-based checkpoints).
+    pub const EVERY: &str = "HTSR_EVERY";
+    /// The run name (the subdirectory of the output directory).
+    pub const RUN: &str = "HTSR_RUN";
+}
+
+/// Zero-padding of the step in file names: nine digits sort correctly up to a billion steps.
+const STEP_DIGITS: usize = 9;
+
+/// `step-<9-digit zero-padded step>.safetensors`, the final name of a weight checkpoint.
+pub fn checkpoint_file_name(step: u64) -> String {
+    format!("step-{step:0STEP_DIGITS$}{CHECKPOINT_EXTENSION}")
+}
+
+/// The temporary name a writer uses for `final_name` before renaming it into place: hidden and ending in `.tmp`,
+/// so the daemon never reads it; `unique` (a process id, say) keeps two writers apart.
+pub fn temporary_file_name(final_name: &str, unique: u64) -> String {
+    format!(".{final_name}.{unique}.tmp")
+}
+
+/// The step of a name [`checkpoint_file_name`] made (`step-<digits>.safetensors`), or None for any other name.
+pub fn step_of_checkpoint_file_name(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix("step-")?
+        .strip_suffix(CHECKPOINT_EXTENSION)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// True for names the contract says are never read: hidden files and temporary files.
+pub fn is_ignored_name(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".partial")
+}
+
+/// True for a final checkpoint file name.
+pub fn is_checkpoint_name(name: &str) -> bool {
+    !is_ignored_name(name) && name.ends_with(CHECKPOINT_EXTENSION)
+}
+
+/// The last number in a file or directory name (`step-000100.safetensors` -> 100), ignoring the extension: the
+/// step of a checkpoint whose metadata has no `htsr.step`.
+pub fn step_from_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(CHECKPOINT_EXTENSION).unwrap_or(name);
+    let bytes = stem.as_bytes();
+    let end = bytes.iter().rposition(u8::is_ascii_digit)? + 1;
+    let start = bytes[..end]
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    // Keep the last 19 digits so that absurdly long numbers still parse.
+    let start = start.max(end.saturating_sub(19));
+    stem[start..end].parse().ok()
+}
+
+/// The step a checkpoint's metadata gives: `htsr.step` as an unsigned integer (a float with no fraction, as some
+/// writers print it, is accepted).
+pub fn step_from_metadata(value: &str) -> Option<u64> {
+    let s = value.trim();
+    s.parse::<u64>().ok().or_else(|| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < u64::MAX as f64)
+            .map(|f| f as u64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_names_round_trip_and_sort_by_step() {
+        assert_eq!(checkpoint_file_name(100), "step-000000100.safetensors");
+        assert_eq!(
+            step_of_checkpoint_file_name(&checkpoint_file_name(12345)),
+            Some(12345)
+        );
+        assert_eq!(step_of_checkpoint_file_name("step-.safetensors"), None);
+        assert_eq!(step_of_checkpoint_file_name("step-+1.safetensors"), None);
+        assert_eq!(step_of_checkpoint_file_name("latest.safetensors"), None);
+        assert!(checkpoint_file_name(99) < checkpoint_file_name(100));
+    }
+
+    #[test]
+    fn temporary_names_are_never_read() {
+        let tmp = temporary_file_name(&checkpoint_file_name(7), 42);
+        assert!(is_ignored_name(&tmp), "{tmp}");
+        assert!(!is_checkpoint_name(&tmp));
+        assert!(is_checkpoint_name(&checkpoint_file_name(7)));
+    }
+
+    #[test]
+    fn steps_come_from_the_last_number_in_the_name() {
+        assert_eq!(step_from_name("step-000100.safetensors"), Some(100));
+        assert_eq!(step_from_name("epoch3-step42.safetensors"), Some(42));
+        assert_eq!(step_from_name("model.safetensors"), None);
+        assert_eq!(step_from_name("checkpoint-7"), Some(7));
+        assert_eq!(step_from_name("12"), Some(12));
+    }
+
+    #[test]
+    fn temporary_and_hidden_names_are_never_checkpoints() {
+        assert!(is_checkpoint_name("a.safetensors"));
+        assert!(!is_checkpoint_name(".a.safetensors"));
+        assert!(!is_checkpoint_name("a.safetensors.tmp"));
+        assert!(!is_checkpoint_name("a.safetensors.partial"));
+        assert!(!is_checkpoint_name("a.bin"));
+    }
+
+    #[test]
+    fn metadata_steps_accept_integers_and_whole_floats() {
+        assert_eq!(step_from_metadata(" 42 "), Some(42));
+        assert_eq!(step_from_metadata("42.0"), Some(42));
+        assert_eq!(step_from_metadata("42.5"), None);
+        assert_eq!(step_from_metadata("-1"), None);
+        assert_eq!(keys::prefixed("lr"), "htsr.lr");
+        assert_eq!(keys::prefixed("htsr.lr"), "htsr.lr");
+    }
+}

@@ -1,0 +1,126 @@
+//! The spectrum of a layer and everything read from it. Pure functions: matrices in, reports out, no I/O.
+
+pub mod eigen;
+#[cfg(feature = "openblas")]
+pub mod lapack;
+pub mod metrics;
+pub mod mp;
+pub mod phase;
+pub mod powerlaw;
+pub mod randomize;
+pub mod source;
+
+use htsr_contracts::{PhaseVerdict, PowerLawFit, Randomization, SpectralMetrics, Warning};
+
+pub use eigen::{EigenMethod, SpectrumError};
+pub use metrics::LayerShape;
+pub use mp::MpResult;
+pub use phase::PhaseThresholds;
+pub use powerlaw::PowerLawError;
+pub use source::{ArraySource, NonFinite, SliceSource};
+
+/// WW's `OVER_TRAINED_THRESH` and `UNDER_TRAINED_THRESH`.
+pub const OVER_TRAINED_ALPHA: f64 = 2.0;
+pub const UNDER_TRAINED_ALPHA: f64 = 6.0;
+
+/// How a spectrum is analyzed.
+#[derive(Debug, Clone, Default)]
+pub struct SpectrumOptions {
+    pub method: EigenMethod,
+    pub thresholds: PhaseThresholds,
+    /// Run the randomization comparison with this seed.
+    pub randomize_seed: Option<u64>,
+}
+
+/// Everything computed from one layer's spectrum.
+#[derive(Debug, Clone)]
+pub struct SpectrumAnalysis {
+    pub evals: Vec<f64>,
+    pub metrics: SpectralMetrics,
+    pub power_law: Result<PowerLawFit, PowerLawError>,
+    pub mp: Option<MpResult>,
+    pub phase: PhaseVerdict,
+    pub warning: Warning,
+    pub randomization: Option<Randomization>,
+}
+
+/// WW's `warning` column; a failed fit gets none (WW labels it "over-trained", a known bug).
+pub fn warning_for(alpha: Option<f64>) -> Warning {
+    match alpha {
+        Some(a) if a < OVER_TRAINED_ALPHA => Warning::OverTrained,
+        Some(a) if a > UNDER_TRAINED_ALPHA => Warning::UnderTrained,
+        _ => Warning::None,
+    }
+}
+
+/// Computes the ESD of `src` (pooling its slices) and analyzes it.
+pub fn analyze_source<S: SliceSource>(
+    src: &S,
+    opts: &SpectrumOptions,
+) -> Result<SpectrumAnalysis, SpectrumError> {
+    let pooled = eigen::pooled_eigenvalues(src, opts.method)?;
+    let shape = LayerShape {
+        n: src.n(),
+        m: src.m(),
+        rf: src.slices(),
+    };
+    let randomization = match opts.randomize_seed {
+        Some(seed) => Some(randomize::randomize(
+            src,
+            &pooled.evals,
+            shape.q(),
+            opts.method,
+            seed,
+        )?),
+        None => None,
+    };
+    let mut analysis = analyze_eigenvalues(pooled, shape, opts);
+    analysis.randomization = randomization;
+    Ok(analysis)
+}
+
+/// Analyzes an already computed pooled spectrum.
+pub fn analyze_eigenvalues(
+    pooled: eigen::PooledSpectrum,
+    shape: LayerShape,
+    opts: &SpectrumOptions,
+) -> SpectrumAnalysis {
+    let power_law = powerlaw::fit_power_law(&pooled.evals);
+    let alpha = power_law.as_ref().ok().map(|p| p.alpha);
+    let metrics = metrics::spectral_metrics(&pooled, shape, opts.method, alpha);
+    let mp = mp::fit_mp(&pooled.evals, shape.q(), shape.m);
+    let phase = phase::classify(
+        &phase::PhaseInput {
+            evals: &pooled.evals,
+            q: shape.q(),
+            rank_loss: pooled.rank_loss,
+            power_law: power_law.as_ref().ok(),
+            mp: mp.as_ref(),
+        },
+        &opts.thresholds,
+    );
+    SpectrumAnalysis {
+        evals: pooled.evals,
+        metrics,
+        power_law,
+        mp,
+        phase,
+        warning: warning_for(alpha),
+        randomization: None,
+    }
+}
+
+/// Limits the linear algebra (rayon, faer, and OpenBLAS when enabled) to `n` threads. Call once, early.
+pub fn set_threads(n: usize) {
+    let n = n.max(1);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+    faer::set_global_parallelism(if n == 1 {
+        faer::Par::Seq
+    } else {
+        faer::Par::rayon(n)
+    });
+    #[cfg(feature = "openblas")]
+    lapack::set_threads(n);
+}

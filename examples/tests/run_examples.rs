@@ -90,8 +90,16 @@ fn the_batch_sweep_writes_one_run_per_batch_size_and_seed_and_resumes() {
         stdout.contains("| 64 | 0 | 2 | 16 |") && stdout.contains("| 256 | 1 | 2 | 4 |"),
         "{stdout}"
     );
-    let runs = ["bs-256-seed-0", "bs-256-seed-1", "bs-64-seed-0", "bs-64-seed-1"];
-    assert_eq!(files(tmp.path()), runs.into_iter().map(String::from).collect());
+    let runs = [
+        "bs-256-seed-0",
+        "bs-256-seed-1",
+        "bs-64-seed-0",
+        "bs-64-seed-1",
+    ];
+    assert_eq!(
+        files(tmp.path()),
+        runs.into_iter().map(String::from).collect()
+    );
     for (bs, steps) in [(64, [0, 8, 16]), (256, [0, 2, 4])] {
         for seed in [0, 1] {
             let run = tmp.path().join(format!("bs-{bs}-seed-{seed}"));
@@ -130,9 +138,17 @@ fn the_batch_sweep_writes_one_run_per_batch_size_and_seed_and_resumes() {
     // Run again: finished runs are kept as they are; an unfinished one (no result.json) is trained again.
     let kept = fs::read(tmp.path().join("bs-64-seed-0/step-000000016.safetensors")).unwrap();
     fs::remove_file(tmp.path().join("bs-256-seed-1/result.json")).unwrap();
-    fs::write(tmp.path().join("bs-256-seed-1/step-000000099.safetensors"), b"stale").unwrap();
+    fs::write(
+        tmp.path().join("bs-256-seed-1/step-000000099.safetensors"),
+        b"stale",
+    )
+    .unwrap();
     let stdout = batch_sweep(tmp.path());
-    assert_eq!(stdout.matches("finished earlier, kept").count(), 3, "{stdout}");
+    assert_eq!(
+        stdout.matches("finished earlier, kept").count(),
+        3,
+        "{stdout}"
+    );
     assert_eq!(
         fs::read(tmp.path().join("bs-64-seed-0/step-000000016.safetensors")).unwrap(),
         kept

@@ -17,8 +17,12 @@ pub fn for_each_row(
     mut f: impl FnMut(ExportRow) -> Result<()>,
 ) -> Result<()> {
     let iter = match run {
-        Some(r) => store.t.checkpoints.scan_prefix(keys::run_prefix(r)),
-        None => store.t.checkpoints.iter(),
+        Some(r) => store
+            .open_db()?
+            .t
+            .checkpoints
+            .scan_prefix(keys::run_prefix(r)),
+        None => store.open_db()?.t.checkpoints.iter(),
     };
     for v in iter.values() {
         let cp: CheckpointRecord = serde_json::from_slice(&v?)?;

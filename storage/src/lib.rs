@@ -15,7 +15,7 @@ pub mod recovery;
 pub mod stats;
 pub mod store;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use query::{PhaseGrid, RunSummary};
 pub use records::TrajectoryPoint;
 pub use stats::{StoreStats, TreeStats};

@@ -67,7 +67,14 @@ impl Store {
     pub fn runs(&self) -> Result<Vec<RunSummary>> {
         let mut out = Vec::new();
         let mut from: Vec<u8> = Vec::new();
-        while let Some(kv) = self.t.checkpoints.range(from.clone()..).keys().next() {
+        while let Some(kv) = self
+            .open_db()?
+            .t
+            .checkpoints
+            .range(from.clone()..)
+            .keys()
+            .next()
+        {
             let k = kv?;
             let (run, _) = keys::split_run(&k).ok_or_else(|| corrupt("checkpoints"))?;
             out.push(
@@ -85,12 +92,14 @@ impl Store {
             return Ok(None);
         };
         let checkpoints = self
+            .open_db()?
             .t
             .checkpoints
             .scan_prefix(keys::run_prefix(run))
             .keys()
             .count();
         let row = self
+            .open_db()?
             .t
             .phase_rows
             .get(keys::run_step(run, last_step))?
@@ -106,6 +115,7 @@ impl Store {
                 phase_counts[p.index()] += 1;
             }
             if let Some(v) = self
+                .open_db()?
                 .t
                 .points
                 .get(keys::run_layer_step(run, idx as u32, last_step))?
@@ -129,7 +139,8 @@ impl Store {
 
     /// The checkpoints of a run, ascending by step.
     pub fn checkpoints(&self, run: &str) -> Result<Vec<CheckpointRecord>> {
-        self.t
+        self.open_db()?
+            .t
             .checkpoints
             .scan_prefix(keys::run_prefix(run))
             .values()
@@ -138,15 +149,23 @@ impl Store {
     }
 
     pub fn checkpoint(&self, run: &str, step: u64) -> Result<Option<CheckpointRecord>> {
-        Ok(match self.t.checkpoints.get(keys::run_step(run, step))? {
-            Some(v) => Some(serde_json::from_slice(&v)?),
-            None => None,
-        })
+        Ok(
+            match self
+                .open_db()?
+                .t
+                .checkpoints
+                .get(keys::run_step(run, step))?
+            {
+                Some(v) => Some(serde_json::from_slice(&v)?),
+                None => None,
+            },
+        )
     }
 
     /// Steps of a run, ascending.
     pub fn steps(&self, run: &str) -> Result<Vec<u64>> {
-        self.t
+        self.open_db()?
+            .t
             .phase_rows
             .scan_prefix(keys::run_prefix(run))
             .keys()
@@ -161,7 +180,8 @@ impl Store {
 
     /// Layer names of a run in the order they were first seen (their index order).
     pub fn layer_names(&self, run: &str) -> Result<Vec<String>> {
-        self.t
+        self.open_db()?
+            .t
             .layer_names
             .scan_prefix(keys::run_prefix(run))
             .values()
@@ -170,10 +190,17 @@ impl Store {
     }
 
     fn layer_index(&self, run: &str, layer: &str) -> Result<Option<u32>> {
-        Ok(match self.t.layer_ids.get(keys::run_name(run, layer))? {
-            Some(v) => Some(keys::be_u32(&v).ok_or_else(|| corrupt("layer_ids"))?),
-            None => None,
-        })
+        Ok(
+            match self
+                .open_db()?
+                .t
+                .layer_ids
+                .get(keys::run_name(run, layer))?
+            {
+                Some(v) => Some(keys::be_u32(&v).ok_or_else(|| corrupt("layer_ids"))?),
+                None => None,
+            },
+        )
     }
 
     /// One layer's history in step order: one prefix scan of the `points` tree.
@@ -182,7 +209,8 @@ impl Store {
             return Ok(Vec::new());
         };
         let prefix = keys::run_layer(run, idx);
-        self.t
+        self.open_db()?
+            .t
             .points
             .scan_prefix(&prefix)
             .map(|kv| {
@@ -205,6 +233,7 @@ impl Store {
             let step = all[i];
             steps.push(step);
             let row = self
+                .open_db()?
                 .t
                 .phase_rows
                 .get(keys::run_step(run, step))?
@@ -227,7 +256,12 @@ impl Store {
             return Ok(None);
         };
         Ok(
-            match self.t.reports.get(keys::run_layer_step(run, idx, step))? {
+            match self
+                .open_db()?
+                .t
+                .reports
+                .get(keys::run_layer_step(run, idx, step))?
+            {
                 Some(v) => Some(records::decode_report(&v)?),
                 None => None,
             },
@@ -236,7 +270,12 @@ impl Store {
 
     /// All reports of one checkpoint, in layer index (first-seen) order.
     pub fn layers_at(&self, run: &str, step: u64) -> Result<Vec<LayerReport>> {
-        let Some(row) = self.t.phase_rows.get(keys::run_step(run, step))? else {
+        let Some(row) = self
+            .open_db()?
+            .t
+            .phase_rows
+            .get(keys::run_step(run, step))?
+        else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -245,6 +284,7 @@ impl Store {
                 continue;
             }
             let v = self
+                .open_db()?
                 .t
                 .reports
                 .get(keys::run_layer_step(run, idx as u32, step))?
@@ -268,7 +308,12 @@ impl Store {
             return Ok(None);
         };
         Ok(
-            match self.t.raw.get(keys::run_step_layer(run, step, idx))? {
+            match self
+                .open_db()?
+                .t
+                .raw
+                .get(keys::run_step_layer(run, step, idx))?
+            {
                 Some(v) => Some(records::decode_raw(&v)?),
                 None => None,
             },
@@ -277,7 +322,7 @@ impl Store {
 
     /// The checkpoint stored for exactly this file identity, if any: the daemon skips such files on restart.
     pub fn find_by_identity(&self, id: &FileIdentity) -> Result<Option<CheckpointRecord>> {
-        let Some(v) = self.t.identities.get(keys::identity(
+        let Some(v) = self.open_db()?.t.identities.get(keys::identity(
             &id.path,
             id.size,
             id.mtime_ns,
@@ -298,10 +343,12 @@ impl Store {
         mtime_ns: i128,
         header_hash: &str,
     ) -> Result<bool> {
-        Ok(self
-            .t
-            .identities
-            .contains_key(keys::identity(path, size, mtime_ns, header_hash))?)
+        Ok(self.open_db()?.t.identities.contains_key(keys::identity(
+            path,
+            size,
+            mtime_ns,
+            header_hash,
+        ))?)
     }
 }
 

@@ -1,41 +1,68 @@
 //! Opening a store, and what to do when sled cannot.
 //!
 //! sled 0.34.7 has known crash-corruption reports, and every stored value can be recomputed from checkpoints
-//! that still exist, so a store sled refuses is set aside (renamed, never deleted: the user may want it) and a
-//! fresh one created. Two failures are NOT treated as corruption: another process holding sled's file lock
-//! (the daemon is running: say so), and a schema version we do not understand (a newer htsr wrote it: refuse).
+//! that still exist, so a store that sled reports corrupt (or panics on) is set aside by the daemon (renamed, never
+//! deleted: the user may want it) and a fresh one created. Nothing else is treated as corruption: a store held by
+//! another process, a full disk, denied permissions, too many open files and a schema version we do not understand
+//! are reported as what they are, and nothing moves. The reading commands never move or create anything.
 
-use std::io::ErrorKind;
+use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::store::{OpenOutcome, Store};
 
-/// Whether a sled error means "another process holds the lock". sled 0.34 reports a failed `flock` as an
-/// `io::Error` of kind Other whose text says "could not acquire lock"; WouldBlock is accepted too.
-pub fn is_lock_error(e: &sled::Error) -> bool {
-    match e {
-        sled::Error::Io(io) => {
-            io.kind() == ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
-        }
-        _ => false,
+/// htsr's own lock file inside a store: held exclusively by whoever has the store open, so that a second htsr
+/// process is told "held" from the lock's own error code rather than from sled's message.
+pub const LOCK_FILE: &str = "htsr.lock";
+
+/// Takes htsr's lock on the store at `path` (an existing directory), creating the lock file when `create` is set;
+/// None when the file is absent and not created (a store written before htsr had it: sled's lock still applies).
+fn lock_store(path: &Path, create: bool) -> Result<Option<File>> {
+    let lock_path = path.join(LOCK_FILE);
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(create)
+        .create(create)
+        .truncate(false)
+        .open(&lock_path)
+    {
+        Ok(f) => f,
+        Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Io(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
     }
 }
 
-/// sled panics on some damaged files instead of returning an error; both mean "cannot open".
-fn open_sled(path: &Path) -> std::result::Result<sled::Db, String> {
+/// Opens sled at `path`, turning a panic inside sled (it panics on some damaged files) into an error, and a held
+/// sled lock into [`Error::Locked`].
+pub(crate) fn open_sled_plain(path: &Path) -> Result<sled::Db> {
     match catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open())) {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) if is_lock_error(&e) => Err(format!("LOCK:{e}")),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(panic) => Err(match panic.downcast_ref::<String>() {
-            Some(s) => format!("sled panicked: {s}"),
-            None => match panic.downcast_ref::<&str>() {
-                Some(s) => format!("sled panicked: {s}"),
-                None => "sled panicked".to_string(),
-            },
+        Ok(Err(e)) => {
+            let e = Error::Sled(e);
+            if e.kind() == ErrorKind::Locked {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(e)
+        }
+        Err(panic) => Err(Error::Panicked {
+            path: path.to_path_buf(),
+            detail: panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "no message".to_string()),
         }),
     }
 }
@@ -63,13 +90,6 @@ fn aside_path(path: &Path) -> PathBuf {
     candidate
 }
 
-fn locked(path: &Path, detail: String) -> Error {
-    Error::Locked {
-        path: path.to_path_buf(),
-        detail: detail.trim_start_matches("LOCK:").to_string(),
-    }
-}
-
 /// Creates a new store beside `path` and renames it into place, so that a process killed while creating it
 /// leaves either no store or a complete one with its version key, never a half-made one that the next open
 /// would have to set aside as corrupt.
@@ -87,13 +107,8 @@ fn create_fresh(path: &Path) -> Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     {
-        let db = open_sled(&tmp).map_err(|e| {
-            Error::Io(std::io::Error::other(format!(
-                "cannot create a store at {}: {e}",
-                path.display()
-            )))
-        })?;
-        let (store, _) = Store::from_db(db, &tmp, false)?;
+        let db = open_sled_plain(&tmp)?;
+        let (store, _) = Store::from_db(db, &tmp, false, None)?;
         store.flush()?;
     }
     if path.exists() && !exists_nonempty(path) {
@@ -110,14 +125,16 @@ fn create_fresh(path: &Path) -> Result<()> {
     }
 }
 
+/// The daemon's open: creates a missing store, and sets a corrupt one aside (renamed, never deleted) for a fresh
+/// one. Held, full, unreadable or unwritable stores are errors, and nothing moves.
 pub(crate) fn open(path: &Path) -> Result<(Store, OpenOutcome)> {
     let created = !exists_nonempty(path);
     if created {
         create_fresh(path)?;
     }
-    let existed = true;
-    let failure = match open_sled(path) {
-        Ok(db) => match Store::from_db(db, path, existed) {
+    let lock = lock_store(path, true)?;
+    let failure = match open_sled_plain(path) {
+        Ok(db) => match Store::from_db(db, path, true, lock) {
             Ok((store, _)) => {
                 let outcome = if created {
                     OpenOutcome::Created
@@ -126,31 +143,37 @@ pub(crate) fn open(path: &Path) -> Result<(Store, OpenOutcome)> {
                 };
                 return Ok((store, outcome));
             }
-            Err(e @ Error::UnsupportedVersion { .. }) => return Err(e),
-            // sled opened the files but reading them failed: the store is damaged.
-            Err(e) => e.to_string(),
+            Err(e) if e.kind() == ErrorKind::Corrupt => e,
+            Err(e) => return Err(e),
         },
-        Err(e) if e.starts_with("LOCK:") => return Err(locked(path, e)),
-        Err(e) => e,
+        Err(e) if e.kind() == ErrorKind::Corrupt => e,
+        Err(e) => return Err(e),
     };
+    // Real corruption: the store is set aside whole (its lock moves with it) and a fresh one takes its place.
     let moved_to = aside_path(path);
     std::fs::rename(path, &moved_to)?;
-    let db = open_sled(path).map_err(|e| {
-        if e.starts_with("LOCK:") {
-            locked(path, e)
-        } else {
-            Error::Io(std::io::Error::other(format!(
-                "cannot create a fresh store at {}: {e}",
-                path.display()
-            )))
-        }
-    })?;
-    let (store, _) = Store::from_db(db, path, false)?;
+    create_fresh(path)?;
+    let lock = lock_store(path, true)?;
+    let db = open_sled_plain(path)?;
+    let (store, _) = Store::from_db(db, path, true, lock)?;
     Ok((
         store,
         OpenOutcome::Recovered {
             moved_to,
-            reason: failure,
+            reason: failure.to_string(),
         },
     ))
+}
+
+/// The reading commands' open: an existing store as it is. Nothing is created (not even the lock file of an older
+/// store), nothing is moved; a missing, held, damaged or foreign store is an error that says which.
+pub(crate) fn open_existing(path: &Path) -> Result<Store> {
+    if !exists_nonempty(path) {
+        return Err(Error::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    let lock = lock_store(path, false)?;
+    let db = open_sled_plain(path)?;
+    Ok(Store::from_db(db, path, true, lock)?.0)
 }

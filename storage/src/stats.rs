@@ -41,12 +41,10 @@ fn dir_size(path: &std::path::Path) -> u64 {
 impl Store {
     /// Sizes per tree (keys, bytes) and on disk. Walks every key: meant for a CLI, not a hot path.
     pub fn stats(&self) -> Result<StoreStats> {
+        let db = self.open_db()?;
         let mut trees = Vec::with_capacity(TREES.len());
         for name in TREES {
-            let tree = self
-                .t
-                .by_name(name)
-                .expect("every name in TREES has a tree");
+            let tree = db.t.by_name(name).expect("every name in TREES has a tree");
             let (mut keys, mut bytes) = (0u64, 0u64);
             for kv in tree.iter() {
                 let (k, v) = kv?;
@@ -59,7 +57,7 @@ impl Store {
                 bytes,
             });
         }
-        self.db.flush()?;
+        db.db.flush()?;
         Ok(StoreStats {
             path: self.path().display().to_string(),
             schema_version: self.schema_version()?,

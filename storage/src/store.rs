@@ -15,12 +15,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sled::transaction::{ConflictableTransactionError, Transactional};
 use sled::{Batch, Db, Tree};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys;
 use crate::records::{self, TrajectoryPoint, ABSENT};
 use crate::recovery;
@@ -31,6 +31,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Schema versions this code can read.
 pub const UNDERSTOOD_VERSIONS: &[u32] = &[1];
 pub(crate) const VERSION_KEY: &[u8] = b"schema_version";
+
+/// Free bytes a filesystem must have before a store that ran out of space on it is reopened (sled writes while it
+/// opens; a few segments of its log).
+const REOPEN_MIN_FREE_BYTES: u64 = 8 << 20;
 
 /// Tree names, also used by `stats()`.
 pub(crate) const TREES: [&str; 10] = [
@@ -120,31 +124,98 @@ impl Trees {
     }
 }
 
-/// The history of every run. Cheap to clone (sled handles are shared); writes are serialized internally so
-/// that the daemon's workers and a pin from the dashboard never interleave.
+/// Checks (or, for a new store, writes) the schema version of an opened database.
+fn check_version(db: Db, path: &Path, existed: bool) -> Result<(OpenDb, bool)> {
+    let t = Trees::open(&db)?;
+    let created = match t.meta.get(VERSION_KEY)? {
+        Some(v) => {
+            let found: Option<u32> = serde_json::from_slice(&v).ok();
+            match found {
+                Some(n) if UNDERSTOOD_VERSIONS.contains(&n) => false,
+                _ => {
+                    return Err(Error::UnsupportedVersion {
+                        path: path.to_path_buf(),
+                        found: String::from_utf8_lossy(&v).into_owned(),
+                        understood: UNDERSTOOD_VERSIONS.to_vec(),
+                    })
+                }
+            }
+        }
+        None => {
+            let has_data = TREES[1..]
+                .iter()
+                .any(|n| t.by_name(n).is_some_and(|tr| !tr.is_empty()));
+            if has_data || existed {
+                return Err(Error::Corrupt {
+                    tree: "meta",
+                    detail: "no schema version key: sled recovered an empty or damaged log".into(),
+                });
+            }
+            t.meta
+                .insert(VERSION_KEY, serde_json::to_vec(&SCHEMA_VERSION)?)?;
+            db.flush()?;
+            true
+        }
+    };
+    Ok((OpenDb { db, t }, created))
+}
+
+/// An open sled database and its trees.
+pub(crate) struct OpenDb {
+    pub db: Db,
+    pub t: Trees,
+}
+
+/// What writes serialize on: the store's write lock holds this.
+#[derive(Debug, Default)]
+struct WriteState {
+    /// Set by [`Store::close`]: every later write is refused, so that a process that is exiting never starts one.
+    closed: bool,
+    /// A write failed with an I/O error: sled keeps that error and its in-memory state may be ahead of the disk,
+    /// so the next write reopens the database first (it re-reads exactly what is durable). Holds the error's kind.
+    reopen_before_next_write: Option<ErrorKind>,
+}
+
+struct Shared {
+    path: PathBuf,
+    db: RwLock<Option<Arc<OpenDb>>>,
+    writes: Mutex<WriteState>,
+    /// htsr's own lock on the store (see [`crate::recovery`]); held as long as the store is open.
+    _lock: Option<std::fs::File>,
+}
+
+/// The history of every run. Cheap to clone (every clone shares one database); writes are serialized internally
+/// so that the daemon's workers and a pin from the dashboard never interleave.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) db: Db,
-    pub(crate) t: Trees,
-    path: PathBuf,
-    write_lock: Arc<Mutex<()>>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.shared.path)
+            .finish()
     }
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, a directory.
+    /// Opens (or creates) the store at `path`, a directory, for the daemon: the one opener that may create a store
+    /// or set a corrupt one aside.
     ///
     /// - Another process holding the store: [`Error::Locked`] (check with [`Error::is_locked`]).
     /// - A store of another schema version: [`Error::UnsupportedVersion`], nothing is touched.
-    /// - A store sled cannot open: renamed to `<path>.corrupt-<unix seconds>`, a fresh store is created, and the
-    ///   outcome is [`OpenOutcome::Recovered`] naming where the old one went.
+    /// - A store sled reports corrupt (or panics on): renamed to `<path>.corrupt-<unix seconds>`, a fresh store is
+    ///   created, and the outcome is [`OpenOutcome::Recovered`] naming where the old one went.
+    /// - Anything else (out of space, permission denied, too many open files): the error, and nothing moves.
     pub fn open(path: impl AsRef<Path>) -> Result<(Store, OpenOutcome)> {
         recovery::open(path.as_ref())
+    }
+
+    /// Opens an existing store for the reading commands (`browse`, `export`, `db stats`, `db pin`): never creates
+    /// one, never moves one aside; a missing, held or damaged store is an error that says which.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Store> {
+        recovery::open_existing(path.as_ref())
     }
 
     /// Wraps an opened sled database, checking or writing the schema version.
@@ -152,62 +223,95 @@ impl Store {
     /// `existed` says the directory held files before sled opened it: a store this code created always has
     /// its version key (written and flushed first), so an existing store without one is one sled recovered
     /// nothing from (it silently truncates a log at the first damaged entry) and is reported as corrupt.
-    pub(crate) fn from_db(db: Db, path: &Path, existed: bool) -> Result<(Store, bool)> {
-        let t = Trees::open(&db)?;
-        let created = match t.meta.get(VERSION_KEY)? {
-            Some(v) => {
-                let found: Option<u32> = serde_json::from_slice(&v).ok();
-                match found {
-                    Some(n) if UNDERSTOOD_VERSIONS.contains(&n) => false,
-                    _ => {
-                        return Err(Error::UnsupportedVersion {
-                            path: path.to_path_buf(),
-                            found: String::from_utf8_lossy(&v).into_owned(),
-                            understood: UNDERSTOOD_VERSIONS.to_vec(),
-                        })
-                    }
-                }
-            }
-            None => {
-                let has_data = TREES[1..]
-                    .iter()
-                    .any(|n| t.by_name(n).is_some_and(|tr| !tr.is_empty()));
-                if has_data || existed {
-                    return Err(Error::Corrupt {
-                        tree: "meta",
-                        detail: "no schema version key: sled recovered an empty or damaged log"
-                            .into(),
-                    });
-                }
-                t.meta
-                    .insert(VERSION_KEY, serde_json::to_vec(&SCHEMA_VERSION)?)?;
-                db.flush()?;
-                true
-            }
-        };
+    pub(crate) fn from_db(
+        db: Db,
+        path: &Path,
+        existed: bool,
+        lock: Option<std::fs::File>,
+    ) -> Result<(Store, bool)> {
+        let (open, created) = check_version(db, path, existed)?;
         Ok((
             Store {
-                db,
-                t,
-                path: path.to_path_buf(),
-                write_lock: Arc::new(Mutex::new(())),
+                shared: Arc::new(Shared {
+                    path: path.to_path_buf(),
+                    db: RwLock::new(Some(Arc::new(open))),
+                    writes: Mutex::new(WriteState::default()),
+                    _lock: lock,
+                }),
             },
             created,
         ))
     }
 
+    /// The open database; [`Error::Unavailable`] while a reopen after an I/O error has not succeeded yet.
+    pub(crate) fn open_db(&self) -> Result<Arc<OpenDb>> {
+        self.shared
+            .db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Unavailable {
+                path: self.shared.path.clone(),
+            })
+    }
+
     /// The directory this store lives in.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// The schema version stored in this store.
     pub fn schema_version(&self) -> Result<u32> {
-        let v = self.t.meta.get(VERSION_KEY)?.ok_or(Error::Corrupt {
-            tree: "meta",
-            detail: "no version".into(),
-        })?;
+        let v = self
+            .open_db()?
+            .t
+            .meta
+            .get(VERSION_KEY)?
+            .ok_or(Error::Corrupt {
+                tree: "meta",
+                detail: "no version".into(),
+            })?;
         Ok(serde_json::from_slice(&v)?)
+    }
+
+    fn writes(&self) -> std::sync::MutexGuard<'_, WriteState> {
+        self.shared.writes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuses every later write and flushes: called when the process is about to exit, so that a worker still
+    /// busy cannot begin a write that the exit would cut short. Reads go on working.
+    pub fn close(&self) -> Result<()> {
+        let mut w = self.writes();
+        w.closed = true;
+        self.open_db()?.db.flush()?;
+        Ok(())
+    }
+
+    /// Drops the database and opens it again from disk, under the write lock. After an I/O error (a full disk)
+    /// sled keeps failing until reopened; reopening re-reads exactly what was made durable. sled needs free space
+    /// to open, and the old handle still serves reads, so after running out of space it is kept until the
+    /// filesystem has room again.
+    fn reopen(&self, w: &mut WriteState, after: ErrorKind) -> Result<()> {
+        if after == ErrorKind::OutOfSpace {
+            let free = rustix::fs::statvfs(&self.shared.path)
+                .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+                .unwrap_or(0);
+            if free < REOPEN_MIN_FREE_BYTES {
+                return Err(Error::Io(std::io::Error::from(
+                    std::io::ErrorKind::StorageFull,
+                )));
+            }
+        }
+        {
+            let mut slot = self.shared.db.write().unwrap_or_else(|e| e.into_inner());
+            // The last handle must go before sled can take its file lock again.
+            *slot = None;
+        }
+        let db = recovery::open_sled_plain(&self.shared.path)?;
+        let (open, _) = check_version(db, &self.shared.path, true)?;
+        *self.shared.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(open));
+        w.reopen_before_next_write = None;
+        Ok(())
     }
 
     /// Writes one checkpoint's results, all of them or none (a single sled transaction across trees), then
@@ -239,10 +343,34 @@ impl Store {
             }
         }
 
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self.writes();
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(kind) = w.reopen_before_next_write {
+            self.reopen(&mut w, kind)?;
+        }
+        let result = self.write_checkpoint_locked(record, layers, raw_eigenvalues);
+        if let Err(e) = &result {
+            if e.needs_reopen() {
+                w.reopen_before_next_write = Some(e.kind());
+            }
+        }
+        result
+    }
+
+    fn write_checkpoint_locked(
+        &self,
+        record: &CheckpointRecord,
+        layers: &[LayerReport],
+        raw_eigenvalues: &[(String, Vec<f64>)],
+    ) -> Result<()> {
+        let run = record.run.as_str();
+        let step = record.step;
+        let db = self.open_db()?;
 
         // Intern layer names: existing indices are read here; new ones are inserted in the transaction below.
-        let mut next_index = match self
+        let mut next_index = match db
             .t
             .layer_names
             .scan_prefix(keys::run_prefix(run))
@@ -264,7 +392,7 @@ impl Store {
         let mut names_batch = Batch::default();
         let mut index_of: HashMap<&str, u32> = HashMap::with_capacity(layers.len());
         for l in layers {
-            let id = match self.t.layer_ids.get(keys::run_name(run, &l.name))? {
+            let id = match db.t.layer_ids.get(keys::run_name(run, &l.name))? {
                 Some(v) => keys::be_u32(&v).ok_or(Error::Corrupt {
                     tree: "layer_ids",
                     detail: "bad value".into(),
@@ -289,7 +417,7 @@ impl Store {
 
         // A rewrite of the same checkpoint: forget the old identity and the layers the new version lacks.
         let step_key = keys::run_step(run, step);
-        if let Some(old) = self.t.checkpoints.get(&step_key)? {
+        if let Some(old) = db.t.checkpoints.get(&step_key)? {
             let old: CheckpointRecord = serde_json::from_slice(&old)?;
             let i = &old.identity;
             if i.path != record.identity.path {
@@ -306,14 +434,14 @@ impl Store {
         // guessed while the file was unreadable) is superseded by this one: drop it, or it would stay forever.
         let mut path_prefix = Vec::new();
         keys::push_str(&mut path_prefix, &record.identity.path);
-        for kv in self.t.identities.scan_prefix(&path_prefix) {
+        for kv in db.t.identities.scan_prefix(&path_prefix) {
             let (ident_key, at) = kv?;
             let (old_run, old_step): (String, u64) = serde_json::from_slice(&at)?;
             if old_run == run && old_step == step {
                 continue;
             }
             let old_key = keys::run_step(&old_run, old_step);
-            let failed = match self.t.checkpoints.get(&old_key)? {
+            let failed = match db.t.checkpoints.get(&old_key)? {
                 Some(v) => {
                     serde_json::from_slice::<CheckpointRecord>(&v)?.status
                         == CheckpointStatus::Failed
@@ -326,7 +454,7 @@ impl Store {
                 rows_batch.remove(old_key);
             }
         }
-        if let Some(row) = self.t.phase_rows.get(&step_key)? {
+        if let Some(row) = db.t.phase_rows.get(&step_key)? {
             let new: HashSet<u32> = index_of.values().copied().collect();
             for (idx, &code) in row.iter().enumerate() {
                 let idx = idx as u32;
@@ -336,7 +464,7 @@ impl Store {
                 }
             }
         }
-        for kv in self.t.raw.scan_prefix(&step_key).keys() {
+        for kv in db.t.raw.scan_prefix(&step_key).keys() {
             raw_batch.remove(kv?);
         }
 
@@ -353,7 +481,7 @@ impl Store {
         }
         if let Some(prev) = prev_latest {
             if is_latest && prev != step && !self.is_pinned(run, prev)? {
-                for k in self.t.raw.scan_prefix(keys::run_step(run, prev)).keys() {
+                for k in db.t.raw.scan_prefix(keys::run_step(run, prev)).keys() {
                     raw_batch.remove(k?);
                 }
             }
@@ -383,7 +511,7 @@ impl Store {
             serde_json::to_vec(&(run, step))?,
         );
 
-        let t = &self.t;
+        let t = &db.t;
         (
             &t.layer_ids,
             &t.layer_names,
@@ -405,17 +533,21 @@ impl Store {
                 raw.apply_batch(&raw_batch)?;
                 Ok::<(), ConflictableTransactionError<Error>>(())
             })?;
-        self.db.flush()?;
+        db.db.flush()?;
         Ok(())
     }
 
     /// Keeps the raw eigenvalues of (run, step) from being dropped when newer checkpoints arrive. Returns whether
     /// raw eigenvalues are held for it now (a checkpoint that was already compacted has none to keep).
     pub fn pin(&self, run: &str, step: u64) -> Result<bool> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.t.pins.insert(keys::run_step(run, step), &[])?;
-        self.db.flush()?;
-        Ok(self
+        let w = self.writes();
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        let db = self.open_db()?;
+        db.t.pins.insert(keys::run_step(run, step), &[])?;
+        db.db.flush()?;
+        Ok(db
             .t
             .raw
             .scan_prefix(keys::run_step(run, step))
@@ -425,26 +557,35 @@ impl Store {
 
     /// Removes a pin; the raw eigenvalues go at once unless (run, step) is the run's latest checkpoint.
     pub fn unpin(&self, run: &str, step: u64) -> Result<()> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.t.pins.remove(keys::run_step(run, step))?;
+        let w = self.writes();
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        let db = self.open_db()?;
+        db.t.pins.remove(keys::run_step(run, step))?;
         if self.latest_step(run)? != Some(step) {
             let mut batch = Batch::default();
-            for k in self.t.raw.scan_prefix(keys::run_step(run, step)).keys() {
+            for k in db.t.raw.scan_prefix(keys::run_step(run, step)).keys() {
                 batch.remove(k?);
             }
-            self.t.raw.apply_batch(batch)?;
+            db.t.raw.apply_batch(batch)?;
         }
-        self.db.flush()?;
+        db.db.flush()?;
         Ok(())
     }
 
     pub fn is_pinned(&self, run: &str, step: u64) -> Result<bool> {
-        Ok(self.t.pins.contains_key(keys::run_step(run, step))?)
+        Ok(self
+            .open_db()?
+            .t
+            .pins
+            .contains_key(keys::run_step(run, step))?)
     }
 
     /// Pinned steps of a run, ascending.
     pub fn pinned(&self, run: &str) -> Result<Vec<u64>> {
-        self.t
+        self.open_db()?
+            .t
             .pins
             .scan_prefix(keys::run_prefix(run))
             .keys()
@@ -463,6 +604,7 @@ impl Store {
     /// The highest step stored for `run`.
     pub fn latest_step(&self, run: &str) -> Result<Option<u64>> {
         match self
+            .open_db()?
             .t
             .checkpoints
             .scan_prefix(keys::run_prefix(run))
@@ -485,7 +627,7 @@ impl Store {
 
     /// Flushes sled's buffers to disk (writes already flush; this is for callers that want to be sure).
     pub fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.open_db()?.db.flush()?;
         Ok(())
     }
 }

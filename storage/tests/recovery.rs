@@ -1,10 +1,11 @@
-//! Opening damaged or foreign stores: version mismatch is refused untouched; a store sled cannot read is moved
-//! aside (never deleted) and replaced by a fresh one.
+//! Opening damaged or foreign stores: version mismatch is refused untouched; a store sled reports corrupt is moved
+//! aside by the daemon's open (never deleted) and replaced by a fresh one; the reading commands' open never creates,
+//! moves or changes anything, and says what is true (missing, held, damaged).
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-use htsr_storage::{fixtures, Error, OpenOutcome, Store};
+use htsr_storage::{fixtures, Error, ErrorKind, OpenOutcome, Store};
 
 fn populated(path: &Path) {
     let (store, _) = Store::open(path).unwrap();
@@ -116,4 +117,88 @@ fn a_path_that_cannot_hold_a_store_is_an_error_not_a_recovery() {
     // A store under a regular file cannot be created; nothing existed there to move aside.
     assert!(Store::open(file.join("store")).is_err());
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+/// Every file under `dir` with its bytes, to show that nothing changed.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn reading_opens_never_create_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let err = Store::open_existing(&path).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("no store at"), "{err}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn reading_opens_of_a_held_store_say_so_and_touch_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    populated(&path);
+    let (held, _) = Store::open(&path).unwrap();
+    let before = snapshot(dir.path());
+    let err = Store::open_existing(&path).unwrap_err();
+    assert!(err.is_locked(), "{err}");
+    // The daemon's own open says "held" too, and does not set a held store aside.
+    let err = Store::open(&path).unwrap_err();
+    assert!(err.is_locked(), "{err}");
+    assert_eq!(snapshot(dir.path()), before);
+    drop(held);
+    assert_eq!(
+        Store::open_existing(&path)
+            .unwrap()
+            .steps("r")
+            .unwrap()
+            .len(),
+        20
+    );
+}
+
+#[test]
+fn reading_opens_of_a_damaged_store_report_it_and_move_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    populated(&path);
+    overwrite(&path.join("conf"), 0);
+    let before = snapshot(dir.path());
+    let err = Store::open_existing(&path).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(snapshot(dir.path()), before, "nothing moved or rewritten");
+}
+
+#[test]
+fn an_io_error_on_open_is_reported_not_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    populated(&path);
+    // A directory where sled's database file should be: an I/O error on open (EISDIR), not corruption. (Tests run
+    // as root in CI, where permission bits do not stop anything.)
+    std::fs::remove_file(path.join("db")).unwrap();
+    std::fs::create_dir(path.join("db")).unwrap();
+    let before = snapshot(dir.path());
+    let err = Store::open(&path).unwrap_err();
+    assert_ne!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(snapshot(dir.path()), before);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing moved aside"
+    );
 }

@@ -2,7 +2,7 @@
 //! bar is not torn; to a file beside the store when the dashboard owns the terminal.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use htsr_contracts::LiveEvent;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -67,12 +67,74 @@ pub fn to_stderr(bar: Option<ProgressBar>) {
         .try_init();
 }
 
-/// Logs to a file (appending), for when the dashboard owns the terminal.
+/// The log file is rotated when it reaches this size...
+const LOG_MAX_BYTES: u64 = 10 << 20;
+/// ...keeping this many older files (`.1` the newest), so a daemon running for weeks holds at most 40 MB of logs.
+const LOG_KEEP: usize = 3;
+
+/// The log file and its rotated predecessors.
+pub fn log_files(path: &Path) -> Vec<PathBuf> {
+    std::iter::once(path.to_path_buf())
+        .chain((1..=LOG_KEEP).map(|i| rotated(path, i)))
+        .collect()
+}
+
+fn rotated(path: &Path, i: usize) -> PathBuf {
+    PathBuf::from(format!("{}.{i}", path.display()))
+}
+
+/// An append-only log file that rotates itself by size: `log` -> `log.1` -> ... -> `log.KEEP` (dropped).
+struct RotatingFile {
+    path: PathBuf,
+    file: std::fs::File,
+    len: u64,
+}
+
+impl RotatingFile {
+    fn open(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let len = file.metadata()?.len();
+        Ok(RotatingFile {
+            path: path.to_path_buf(),
+            file,
+            len,
+        })
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        for i in (1..LOG_KEEP).rev() {
+            let from = rotated(&self.path, i);
+            if from.exists() {
+                std::fs::rename(&from, rotated(&self.path, i + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, rotated(&self.path, 1))?;
+        *self = RotatingFile::open(&self.path)?;
+        Ok(())
+    }
+}
+
+impl Write for RotatingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.len > 0 && self.len + buf.len() as u64 > LOG_MAX_BYTES {
+            // A failed rotation keeps appending: losing the size bound beats losing the log line.
+            let _ = self.rotate();
+        }
+        let n = self.file.write(buf)?;
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Logs to a size-bounded, rotating file, for when the dashboard owns the terminal.
 pub fn to_file(path: &Path) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let file = RotatingFile::open(path)?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_target(false)

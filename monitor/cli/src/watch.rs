@@ -88,8 +88,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let dashboard = !args.headless && !args.once && std::io::stdout().is_terminal();
     let bar =
         (!dashboard && std::io::stderr().is_terminal()).then(|| indicatif::ProgressBar::new(0));
+    let log = PathBuf::from(format!("{}.log", store_dir.display()));
     if dashboard {
-        let log = PathBuf::from(format!("{}.log", store_dir.display()));
         if let Err(e) = logging::to_file(&log) {
             eprintln!("htsr-watch: {}: {e}", log.display());
             return Ok(ExitCode::from(EXIT_USAGE));
@@ -102,7 +102,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         Ok(v) => v,
         Err(e) if e.is_locked() => {
             eprintln!(
-                "htsr-watch: {} is held by another htsr-watch process (one process opens a store at a time): {e}",
+                "htsr-watch: {} is held by another process (one process opens a store at a time: is another \
+                 htsr-watch running on it?)",
                 store_dir.display()
             );
             return Ok(ExitCode::from(EXIT_USAGE));
@@ -122,6 +123,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     shutdown.before_forced_exit(htsr_tui::terminal::restore_if_active);
     shutdown.install_signal_handlers()?;
     let mut cfg = WatchConfig::new(dir.clone(), store_dir.clone());
+    // The log (and its rotated files) changes with every line the daemon logs: never a reason to scan.
+    cfg.ignore = logging::log_files(&log);
     cfg.once = args.once;
     cfg.poll = poll;
     cfg.rescan = rescan;

@@ -4,6 +4,12 @@
 //!
 //! All the filesystem watching is advisory: a full scan at start and every `rescan` means a lost event (or a
 //! filesystem that sends none) costs latency, never data. Everything is decided by looking at the files.
+//!
+//! Idle means asleep: only events that can mean new or changed checkpoint data wake the loop (never an open or
+//! a read, which the daemon's own looks cause, never anything under the store or its log), and with nothing
+//! pending the loop sleeps until the next rescan, which costs one `stat` per settled file. Signals win: a
+//! shutdown stops taking work, gives the workers a moment to drop what they hold, closes the store for writing and
+//! returns, whatever the workers are still computing.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -12,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use htsr_contracts::{CheckpointStatus, LayerStatus};
-use htsr_storage::Store;
-use notify::{RecursiveMode, Watcher};
+use htsr_storage::{ErrorKind, Store};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecursiveMode, Watcher};
 
 use htsr_engine::analyze::AnalyzeOptions;
-use htsr_engine::checkpoint::{Checkpoint, CheckpointError};
 
 use crate::frozen::FrozenMemo;
 use crate::identity::{look, Look, Validity};
@@ -25,7 +31,7 @@ use crate::queue::{Job, WorkQueue};
 use crate::readiness::{ReadinessConfig, Tracker, Verdict};
 use crate::scan::{Candidate, Layout, Scope};
 use crate::shutdown::Shutdown;
-use crate::worker::{store_failed, Outcome, Pool, WorkerContext};
+use crate::worker::{failed_record, Outcome, PendingWrite, Pool, WorkerContext};
 use htsr_contracts::naming;
 
 /// Everything `htsr-watch DIR` was asked to do.
@@ -35,6 +41,8 @@ pub struct WatchConfig {
     pub root: PathBuf,
     /// The store's directory; never scanned when it lies inside `root`.
     pub store_dir: PathBuf,
+    /// Other paths whose changes are never acted on (the daemon's own log file, when it lies inside `root`).
+    pub ignore: Vec<PathBuf>,
     /// Process what exists, then return.
     pub once: bool,
     /// Use notify's polling watcher with this interval instead of the platform's events.
@@ -43,6 +51,10 @@ pub struct WatchConfig {
     pub rescan: Duration,
     /// Analysis workers (checkpoints of different runs in parallel).
     pub jobs: usize,
+    /// On shutdown, how long to wait for the workers to drop what they hold before returning without them.
+    pub shutdown_grace: Duration,
+    /// Longest wait between retries of a store write that failed (a full disk).
+    pub max_retry_backoff: Duration,
     pub readiness: ReadinessConfig,
     pub analyze: AnalyzeOptions,
 }
@@ -52,10 +64,13 @@ impl WatchConfig {
         WatchConfig {
             root,
             store_dir,
+            ignore: Vec::new(),
             once: false,
             poll: None,
             rescan: Duration::from_secs(10),
             jobs: 1,
+            shutdown_grace: Duration::from_secs(1),
+            max_retry_backoff: Duration::from_secs(300),
             readiness: ReadinessConfig::default(),
             analyze: AnalyzeOptions::default(),
         }
@@ -83,12 +98,20 @@ impl Summary {
 }
 
 enum Msg {
+    /// Paths an event that may change checkpoint data touched.
     Fs(Vec<PathBuf>),
     RescanAll,
     WatchError(String),
     Done(Box<Outcome>),
     Wake,
 }
+
+/// Longest sleep with nothing due (only in `--once` mode, where there is no rescan; messages wake it earlier).
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+/// Messages handled per turn of the loop before it does its own work again.
+const MAX_MESSAGES_PER_TURN: usize = 4096;
+/// First wait before retrying a store write that failed.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 fn wrap_outcome(o: Outcome) -> Msg {
     Msg::Done(Box::new(o))
@@ -109,6 +132,34 @@ struct Daemon {
     assigned: HashMap<String, u64>,
     /// Paths already warned about (permission denied on every rescan would flood the log).
     warned: HashSet<PathBuf>,
+    /// Checkpoints whose results could not be stored (a full disk), retried with backoff without re-analysis.
+    retries: HashMap<PathBuf, Retry>,
+    /// Store failures already warned about, by kind, until a write succeeds again: one warning per cause.
+    warned_causes: HashSet<ErrorKind>,
+}
+
+/// A store write waiting for its next attempt.
+struct Retry {
+    job: Job,
+    write: Box<PendingWrite>,
+    /// Whether the checkpoint's analysis succeeded (a failed record is retried the same way).
+    stored_failed: Option<String>,
+    attempts: u32,
+    due: Instant,
+    layers_failed: usize,
+}
+
+/// True for events that can mean new or changed checkpoint data: creation, a data write, a close after writing, a
+/// rename, a removal. Opens, reads and attribute changes are not (the daemon's own looks cause opens).
+fn may_change_data(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        // Unknown kinds (other platforms, rescans) are taken as changes: a lost change costs more than a scan.
+        EventKind::Any | EventKind::Other => true,
+    }
 }
 
 /// Runs the daemon until `--once` has processed everything or `shutdown` is triggered. Returns what it did.
@@ -126,7 +177,13 @@ pub fn run(
         .store_dir
         .canonicalize()
         .unwrap_or(cfg.store_dir.clone());
-    let layout = Layout::new(cfg.root.clone(), vec![store_dir]);
+    let mut ignored = vec![store_dir];
+    ignored.extend(
+        cfg.ignore
+            .iter()
+            .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone())),
+    );
+    let layout = Layout::new(cfg.root.clone(), ignored);
     let (tx, rx) = channel::<Msg>();
     {
         let tx = tx.clone();
@@ -134,9 +191,12 @@ pub fn run(
             let _ = tx.send(Msg::Wake);
         });
     }
+    let mut opts = cfg.analyze.clone();
+    // Reading stops between blocks on shutdown: a long analysis never holds the daemon up.
+    opts.cancel = Some(shutdown.flag());
     let ctx = Arc::new(WorkerContext {
         store: store.clone(),
-        opts: cfg.analyze.clone(),
+        opts,
         frozen: FrozenMemo::new(cfg.root.clone()),
         cancel: shutdown.flag(),
     });
@@ -153,6 +213,8 @@ pub fn run(
         dirty: BTreeSet::new(),
         assigned: HashMap::new(),
         warned: HashSet::new(),
+        retries: HashMap::new(),
+        warned_causes: HashSet::new(),
     };
     let _watcher = if daemon.cfg.once {
         None
@@ -180,6 +242,7 @@ pub fn run(
         }
         daemon.scan_dirty(now);
         daemon.look_due(Instant::now());
+        daemon.retry_due(Instant::now());
         daemon.dispatch(&pool);
         daemon.report_status();
         if daemon.cfg.once
@@ -189,9 +252,14 @@ pub fn run(
         {
             break;
         }
+        // Sleep until something is due: a pending look, a retry, the rescan. Messages (events, finished jobs,
+        // a signal) wake the loop earlier.
         let now = Instant::now();
-        let mut wake = now + Duration::from_secs(1);
+        let mut wake = now + IDLE_WAIT;
         if let Some(due) = daemon.tracker.next_due() {
+            wake = wake.min(due);
+        }
+        if let Some(due) = daemon.retries.values().map(|r| r.due).min() {
             wake = wake.min(due);
         }
         if !daemon.cfg.once {
@@ -202,25 +270,57 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        while let Ok(msg) = rx.try_recv() {
+        // Take what else is queued, but not forever: under an event storm the loop must still reach its own work
+        // and see a shutdown.
+        for msg in rx.try_iter().take(MAX_MESSAGES_PER_TURN) {
             daemon.handle(msg);
+            if shutdown.is_requested() {
+                break;
+            }
         }
     }
 
-    // Shutdown: the workers see the cancel flag between tensors and return without writing.
+    // Shutdown: the workers see the cancel flag between blocks and tensors and return without writing. One that
+    // is inside an eigensolver cannot be interrupted: after the grace it is left behind (the process is exiting),
+    // and the store is closed first so that it can never start a write.
+    if !daemon.in_flight.is_empty() {
+        tracing::info!(
+            "stopping: waiting up to {:.1} s for {} analysis in progress (nothing half-done is stored)",
+            daemon.cfg.shutdown_grace.as_secs_f64(),
+            daemon.in_flight.len()
+        );
+    }
+    let deadline = Instant::now() + daemon.cfg.shutdown_grace;
     while !daemon.in_flight.is_empty() {
-        match rx.recv_timeout(Duration::from_secs(1)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match rx.recv_timeout(left) {
             Ok(msg @ Msg::Done(_)) => daemon.handle(msg),
-            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            Ok(_) => {}
+            Err(_) => break,
         }
     }
-    pool.join();
-    if let Err(e) = daemon.store.flush() {
+    if let Err(e) = daemon.store.close() {
         daemon.progress.warn(format!(
-            "{}: flushing the store: {e}",
+            "{}: closing the store: {e}",
             daemon.store.path().display()
         ));
+    }
+    if daemon.in_flight.is_empty() {
+        pool.join();
+    } else {
+        for path in daemon.in_flight.keys() {
+            tracing::info!(path = %path.display(), "left unfinished (nothing stored; analyzed again next start)");
+        }
+        pool.abandon();
+    }
+    if !daemon.retries.is_empty() {
+        tracing::warn!(
+            "{} checkpoint(s) analyzed but not stored (the store kept failing); analyzed again next start",
+            daemon.retries.len()
+        );
     }
     let s = &daemon.summary;
     tracing::info!(
@@ -235,10 +335,13 @@ pub fn run(
 
 impl Daemon {
     fn start_watcher(&mut self, tx: Sender<Msg>) -> Option<Box<dyn Watcher + Send>> {
+        // Runs on notify's thread: events that cannot change checkpoint data are dropped here and never wake the
+        // daemon's loop.
         let handler = move |res: notify::Result<notify::Event>| {
             let msg = match res {
                 Ok(ev) if ev.need_rescan() => Msg::RescanAll,
-                Ok(ev) => Msg::Fs(ev.paths),
+                Ok(ev) if may_change_data(&ev.kind) => Msg::Fs(ev.paths),
+                Ok(_) => return,
                 Err(e) => Msg::WatchError(e.to_string()),
             };
             let _ = tx.send(msg);
@@ -280,6 +383,7 @@ impl Daemon {
             Msg::Fs(paths) => {
                 for p in paths {
                     if let Some(scope) = self.layout.scope_of(&p) {
+                        tracing::trace!(path = %p.display(), "a change marks its part of the tree for a scan");
                         self.dirty.insert(scope);
                     }
                 }
@@ -431,33 +535,11 @@ impl Daemon {
     }
 
     fn make_job(&mut self, candidate: Candidate, look: Look) {
-        let metadata = match Checkpoint::open(&candidate.path) {
-            Ok(cp) => cp.metadata().clone(),
-            Err(e) if e.is_not_found() => {
-                self.tracker.unsettle(&candidate.path);
-                self.summary.gone += 1;
-                return;
-            }
-            Err(CheckpointError::Io { source, .. }) => {
-                self.tracker.unsettle(&candidate.path);
-                self.warn_once(
-                    &candidate.path,
-                    format!("{}: {source}", candidate.path.display()),
-                );
-                if self.cfg.once {
-                    self.summary.failed += 1;
-                }
-                return;
-            }
-            Err(e) => {
-                let reason = match &e {
-                    CheckpointError::Invalid { reason, .. }
-                    | CheckpointError::Index { reason, .. } => reason.clone(),
-                    other => other.to_string(),
-                };
-                return self.store_broken(&candidate, &look, reason, Default::default());
-            }
-        };
+        if self.retries.remove(&candidate.path).is_some() {
+            tracing::debug!(path = %candidate.path.display(), "a new version supersedes results waiting to be stored");
+        }
+        // The look read the header(s): their metadata says the run and the step, nothing is opened again here.
+        let metadata = look.metadata.clone();
         let run = metadata
             .get(naming::keys::RUN)
             .map(|r| r.trim())
@@ -486,20 +568,120 @@ impl Daemon {
         let step = self.step_for(&run, candidate, &metadata);
         self.summary.failed += 1;
         self.progress.failed(&run, step, &candidate.path, &reason);
-        if let Err(e) = store_failed(
-            &self.store,
-            &run,
-            step,
-            look.identity(&candidate.rel),
-            metadata,
-            &reason,
-        ) {
-            self.tracker.unsettle(&candidate.path);
+        let identity = look.identity(&candidate.rel);
+        let write = failed_record(&run, step, identity.clone(), metadata.clone(), &reason);
+        if let Err(e) = write.write(&self.store) {
+            let job = Job {
+                candidate: candidate.clone(),
+                identity,
+                run,
+                step,
+                metadata,
+            };
+            self.schedule_retry(job, Box::new(write), e, Some(reason), 0, 0);
+        }
+    }
+
+    /// Keeps results the store refused for a later attempt, with exponential backoff, and says so once per cause.
+    fn schedule_retry(
+        &mut self,
+        job: Job,
+        write: Box<PendingWrite>,
+        error: htsr_storage::Error,
+        stored_failed: Option<String>,
+        layers_failed: usize,
+        attempts: u32,
+    ) {
+        let path = job.candidate.path.clone();
+        if self.cfg.once {
+            // `--once` does not wait minutes for a disk to empty: it reports and exits non-zero.
+            self.summary.failed += 1;
             self.progress.warn(format!(
-                "{}: storing the failed record of {}: {e}",
+                "{}: storing {}@{}: {error}",
                 self.store.path().display(),
-                candidate.path.display()
+                job.run,
+                job.step
             ));
+            return;
+        }
+        let backoff = FIRST_RETRY
+            .saturating_mul(1u32 << attempts.min(16))
+            .min(self.cfg.max_retry_backoff);
+        if self.warned_causes.insert(error.kind()) {
+            self.progress.warn(format!(
+                "{}: cannot store results ({error}); keeping them and retrying with backoff (up to {} s) until it \
+                 works",
+                self.store.path().display(),
+                self.cfg.max_retry_backoff.as_secs()
+            ));
+        } else {
+            tracing::debug!(run = %job.run, step = job.step, %error, attempts, "store write failed again");
+        }
+        self.retries.insert(
+            path,
+            Retry {
+                job,
+                write,
+                stored_failed,
+                attempts,
+                due: Instant::now() + backoff,
+                layers_failed,
+            },
+        );
+    }
+
+    /// Retries the store writes that are due. A path whose file changed meanwhile was dropped from the retries when
+    /// its new version became a job.
+    fn retry_due(&mut self, now: Instant) {
+        let due: Vec<PathBuf> = self
+            .retries
+            .iter()
+            .filter(|(_, r)| r.due <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in due {
+            let Some(retry) = self.retries.remove(&path) else {
+                continue;
+            };
+            match retry.write.write(&self.store) {
+                Ok(()) => {
+                    self.warned_causes.clear();
+                    let Retry {
+                        job,
+                        write,
+                        stored_failed,
+                        layers_failed,
+                        ..
+                    } = retry;
+                    tracing::info!(run = %job.run, step = job.step, "stored after a retry");
+                    if stored_failed.is_none() {
+                        self.summary.stored += 1;
+                        if layers_failed > 0 {
+                            self.summary.failed += 1;
+                        }
+                        self.progress.stored(
+                            &job.run,
+                            job.step,
+                            write.reports.len(),
+                            layers_failed,
+                            0,
+                            write.record.analysis_seconds,
+                            write.record.phase_counts,
+                        );
+                    }
+                }
+                Err(e) => {
+                    let Retry {
+                        job,
+                        write,
+                        stored_failed,
+                        layers_failed,
+                        attempts,
+                        ..
+                    } = retry;
+                    self.schedule_retry(job, write, e, stored_failed, layers_failed, attempts + 1);
+                }
+            }
         }
     }
 
@@ -571,11 +753,24 @@ impl Daemon {
                     self.summary.failed += 1;
                     self.progress.failed(&job.run, job.step, &path, &reason);
                 } else {
-                    self.progress.warn(format!(
-                        "{}: {reason} (will retry at the next rescan)",
-                        path.display()
-                    ));
+                    self.warn_once(
+                        &path,
+                        format!(
+                            "{}: {reason} (will retry at the next rescan)",
+                            path.display()
+                        ),
+                    );
                 }
+            }
+            Outcome::StoreFailed { job, write, error } => {
+                let layers_failed = write
+                    .reports
+                    .iter()
+                    .filter(|r| r.status == LayerStatus::Failed)
+                    .count();
+                let stored_failed = (write.record.status == CheckpointStatus::Failed)
+                    .then(|| write.record.errors.join("; "));
+                self.schedule_retry(job, write, error, stored_failed, layers_failed, 0);
             }
         }
     }

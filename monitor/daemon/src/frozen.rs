@@ -12,22 +12,11 @@ use htsr_contracts::CheckpointStatus;
 use htsr_storage::Store;
 
 use htsr_engine::analyze::{wanted, AnalyzeOptions};
-use htsr_engine::checkpoint::{Checkpoint, TensorEntry};
+use htsr_engine::checkpoint::Checkpoint;
 
 use crate::identity::look;
 
 pub type TensorHash = [u8; 32];
-
-/// blake3 over dtype, shape and bytes.
-pub fn tensor_hash(entry: &TensorEntry, bytes: &[u8]) -> TensorHash {
-    let mut h = blake3::Hasher::new();
-    h.update(format!("{:?}", entry.dtype).as_bytes());
-    for d in &entry.shape {
-        h.update(&(*d as u64).to_le_bytes());
-    }
-    h.update(bytes);
-    *h.finalize().as_bytes()
-}
 
 /// The tensor hashes of one stored checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +67,14 @@ impl FrozenMemo {
             return None;
         }
         let checkpoint = Checkpoint::open(&path).ok()?;
+        let mut buf = Vec::new();
         let hashes = checkpoint
             .tensors()
             .iter()
             .filter(|t| wanted(opts, &t.name))
-            .map(|t| (t.name.clone(), tensor_hash(t, checkpoint.bytes(t))))
-            .collect();
+            .map(|t| Some((t.name.clone(), checkpoint.tensor_hash(t, &mut buf).ok()?)))
+            .collect::<Option<_>>()?;
+        checkpoint.check_unchanged().ok()?;
         let prev = Arc::new(Previous {
             step: record.step,
             hashes,

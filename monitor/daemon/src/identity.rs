@@ -1,13 +1,14 @@
-//! One cheap look at a checkpoint: its size, modification time, header hash and whether the header says it is
-//! complete. Nothing beyond the headers is read.
+//! One cheap look at a checkpoint: its size, modification time, header hash, `__metadata__` and whether the header
+//! says it is complete. Nothing beyond the headers is read, and nothing is mapped.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
+use htsr_contracts::naming::SHARD_INDEX_FILE;
 use htsr_contracts::FileIdentity;
-
-use htsr_contracts::naming::{is_checkpoint_name, SHARD_INDEX_FILE};
-use htsr_engine::checkpoint::{probe_file, CheckpointError};
+use htsr_engine::checkpoint::{
+    mtime_ns, parse_shard_index, probe_file, sharded_fingerprint, CheckpointError, HeaderProbe,
+};
 
 /// What the header says about the bytes on disk now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Look {
     pub size: u64,
     pub mtime_ns: i128,
     pub validity: Validity,
+    /// The `__metadata__` of a complete checkpoint (every shard's and the index's, for a sharded one).
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl Look {
@@ -53,13 +56,6 @@ pub enum LookError {
     Io(String),
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128)
-}
-
 fn io_error(e: &std::io::Error) -> LookError {
     if e.kind() == std::io::ErrorKind::NotFound {
         LookError::Gone
@@ -77,28 +73,31 @@ pub fn look(path: &Path, sharded: bool) -> Result<Look, LookError> {
     }
 }
 
-fn validity_of(
-    probe: Result<htsr_engine::checkpoint::HeaderProbe, CheckpointError>,
-) -> Result<Validity, LookError> {
+/// The validity of one file's probe; Err for a file that is gone or unreadable.
+fn validity_of(probe: &Result<HeaderProbe, CheckpointError>) -> Result<Validity, LookError> {
     match probe {
         Ok(p) if p.is_complete() => Ok(Validity::Complete {
-            header_hash: p.header_hash,
+            header_hash: p.header.hash.clone(),
         }),
-        Ok(p) if p.file_len < p.expected_len => Ok(Validity::Incomplete {
+        Ok(p) if p.file_len < p.expected_len() => Ok(Validity::Incomplete {
             reason: format!(
                 "{} of the {} bytes its header announces",
-                p.file_len, p.expected_len
+                p.file_len,
+                p.expected_len()
             ),
         }),
         Ok(p) => Ok(Validity::Invalid {
             reason: format!(
                 "the file is {} bytes, longer than the {} its header announces",
-                p.file_len, p.expected_len
+                p.file_len,
+                p.expected_len()
             ),
         }),
         Err(e) if e.is_not_found() => Err(LookError::Gone),
-        Err(CheckpointError::Io { source, .. }) => Err(io_error(&source)),
-        Err(CheckpointError::Invalid { reason, .. }) => Ok(Validity::Invalid { reason }),
+        Err(CheckpointError::Io { source, .. }) => Err(io_error(source)),
+        Err(CheckpointError::Invalid { reason, .. }) => Ok(Validity::Invalid {
+            reason: reason.clone(),
+        }),
         Err(e) => Ok(Validity::Invalid {
             reason: e.to_string(),
         }),
@@ -106,45 +105,69 @@ fn validity_of(
 }
 
 fn look_file(path: &Path) -> Result<Look, LookError> {
-    let meta = std::fs::metadata(path).map_err(|e| io_error(&e))?;
-    let validity = validity_of(probe_file(path))?;
-    // A second stat: if the file changed while its header was read, the next look will see it.
+    let probe = probe_file(path);
+    let validity = validity_of(&probe)?;
+    let (size, mtime_ns, metadata) = match probe {
+        Ok(p) => (p.file_len, p.mtime_ns, p.header.metadata),
+        Err(_) => {
+            let meta = std::fs::metadata(path).map_err(|e| io_error(&e))?;
+            (meta.len(), mtime_ns(&meta), BTreeMap::new())
+        }
+    };
     Ok(Look {
-        size: meta.len(),
-        mtime_ns: mtime_ns(&meta),
+        size,
+        mtime_ns,
         validity,
+        metadata,
     })
 }
 
-/// A sharded checkpoint: its size is the sum of the index and the shards, its mtime the latest, its hash covers
-/// the index and every shard header; it is complete when every shard is.
+/// A sharded checkpoint: its size is the sum of the index and the shards it names, its mtime the latest, its hash
+/// covers the index and every shard header ([`sharded_fingerprint`], as the engine computes it when it opens the
+/// checkpoint); it is complete when every shard the index names is.
 fn look_sharded(dir: &Path) -> Result<Look, LookError> {
     let index_path = dir.join(SHARD_INDEX_FILE);
-    let index = std::fs::read(&index_path).map_err(|e| io_error(&e))?;
+    let index_bytes = std::fs::read(&index_path).map_err(|e| io_error(&e))?;
     let index_meta = std::fs::metadata(&index_path).map_err(|e| io_error(&e))?;
-    let mut size = index_meta.len();
-    let mut mtime = mtime_ns(&index_meta);
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&index);
-    let mut shards: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| io_error(&e))?
-        .filter_map(|e| e.ok())
-        .filter(|e| is_checkpoint_name(&e.file_name().to_string_lossy()))
-        .map(|e| e.path())
-        .collect();
-    shards.sort();
+    let invalid = |reason: String, size: u64, mtime: i128| Look {
+        size,
+        mtime_ns: mtime,
+        validity: Validity::Invalid { reason },
+        metadata: BTreeMap::new(),
+    };
+    let index = match parse_shard_index(&index_bytes, &index_path) {
+        Ok(index) => index,
+        Err(e) => {
+            return Ok(invalid(
+                e.to_string(),
+                index_meta.len(),
+                mtime_ns(&index_meta),
+            ))
+        }
+    };
+    let mut metadata = index.metadata.clone();
     let mut validity: Option<Validity> = None;
-    for shard in &shards {
-        let meta = std::fs::metadata(shard).map_err(|e| io_error(&e))?;
-        size += meta.len();
-        mtime = mtime.max(mtime_ns(&meta));
-        let name = shard.file_name().unwrap_or_default().to_string_lossy();
-        match validity_of(probe_file(shard))? {
+    let mut shards: Vec<(String, u64, i128, String)> = Vec::new();
+    let (mut size, mut mtime) = (index_meta.len(), mtime_ns(&index_meta));
+    for name in &index.files {
+        let probe = probe_file(&dir.join(name));
+        if matches!(&probe, Err(e) if e.is_not_found()) {
+            validity.get_or_insert(Validity::Incomplete {
+                reason: format!("shard {name} is not there yet"),
+            });
+            continue;
+        }
+        match validity_of(&probe)? {
             Validity::Complete { header_hash } => {
-                hasher.update(name.as_bytes());
-                hasher.update(header_hash.as_bytes());
+                let p = probe.expect("a complete shard was probed");
+                metadata.extend(p.header.metadata);
+                shards.push((name.clone(), p.file_len, p.mtime_ns, header_hash));
             }
             Validity::Incomplete { reason } => {
+                if let Ok(p) = &probe {
+                    size += p.file_len;
+                    mtime = mtime.max(p.mtime_ns);
+                }
                 validity.get_or_insert(Validity::Incomplete {
                     reason: format!("shard {name}: {reason}"),
                 });
@@ -156,17 +179,31 @@ fn look_sharded(dir: &Path) -> Result<Look, LookError> {
             }
         }
     }
-    if shards.is_empty() {
-        validity = Some(Validity::Incomplete {
-            reason: "the index names shards, none is there yet".to_string(),
+    if let Some(validity) = validity {
+        let size = size + shards.iter().map(|s| s.1).sum::<u64>();
+        let mtime = shards.iter().map(|s| s.2).fold(mtime, i128::max);
+        return Ok(Look {
+            size,
+            mtime_ns: mtime,
+            validity,
+            metadata: BTreeMap::new(),
         });
     }
+    let fp = sharded_fingerprint(
+        &index_bytes,
+        index_meta.len(),
+        mtime_ns(&index_meta),
+        shards
+            .iter()
+            .map(|(n, l, m, h)| (n.as_str(), *l, *m, h.as_str())),
+    );
     Ok(Look {
-        size,
-        mtime_ns: mtime,
-        validity: validity.unwrap_or_else(|| Validity::Complete {
-            header_hash: hasher.finalize().to_hex().to_string(),
-        }),
+        size: fp.size,
+        mtime_ns: fp.mtime_ns,
+        validity: Validity::Complete {
+            header_hash: fp.hash,
+        },
+        metadata,
     })
 }
 
@@ -177,13 +214,22 @@ pub fn stat(path: &Path, sharded: bool) -> std::io::Result<(u64, i128)> {
         let meta = std::fs::metadata(path)?;
         return Ok((meta.len(), mtime_ns(&meta)));
     }
-    let index = std::fs::metadata(path.join(SHARD_INDEX_FILE))?;
+    let index_path = path.join(SHARD_INDEX_FILE);
+    let index = std::fs::metadata(&index_path)?;
     let (mut size, mut mtime) = (index.len(), mtime_ns(&index));
-    for entry in std::fs::read_dir(path)?.filter_map(|e| e.ok()) {
-        if is_checkpoint_name(&entry.file_name().to_string_lossy()) {
-            let meta = std::fs::metadata(entry.path())?;
-            size += meta.len();
-            mtime = mtime.max(mtime_ns(&meta));
+    // The shard list is the index's: reading it is one small file, and it is what `look` sums over.
+    let bytes = std::fs::read(&index_path)?;
+    let files = parse_shard_index(&bytes, &index_path)
+        .map(|i| i.files)
+        .unwrap_or_default();
+    for name in files {
+        match std::fs::metadata(path.join(&name)) {
+            Ok(meta) => {
+                size += meta.len();
+                mtime = mtime.max(mtime_ns(&meta));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok((size, mtime))

@@ -260,6 +260,7 @@ mod tests {
             size,
             mtime_ns: size as i128,
             validity,
+            metadata: Default::default(),
         })
     }
 

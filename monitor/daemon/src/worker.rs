@@ -1,6 +1,6 @@
-//! One checkpoint, analyzed and stored: open it (memory-mapped), check it is still the file readiness saw,
-//! analyze one tensor at a time (so memory follows the largest layer), reuse frozen layers, and write all
-//! layers in one batch. A cancelled job writes nothing.
+//! One checkpoint, analyzed and stored: open it, check it is still the version readiness saw, analyze one tensor
+//! at a time with positioned reads (so memory follows the largest layer), reuse frozen layers, check that nothing
+//! changed while it was read, and write all layers in one batch. A cancelled or torn read writes nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +16,7 @@ use htsr_contracts::phase_counts;
 use htsr_engine::analyze::{analyze_tensor, layer_name, wanted, AnalyzeOptions};
 use htsr_engine::checkpoint::{Checkpoint, CheckpointError};
 
-use crate::frozen::{tensor_hash, FrozenMemo};
-use crate::identity::{look, LookError};
+use crate::frozen::FrozenMemo;
 use crate::queue::Job;
 
 /// What the workers share.
@@ -50,19 +49,49 @@ pub enum Outcome {
     Gone { job: Job },
     /// Shutdown: dropped before writing anything.
     Cancelled { job: Job },
-    /// Reading (other than vanishing) or storing failed; nothing was written. Retried later.
+    /// Reading failed (other than vanishing or changing); nothing was written. The file is read again later.
     Error { job: Job, reason: String },
+    /// The analysis is done but the store refused it for a reason that may pass (a full disk): the write is
+    /// retried with backoff, without analyzing again.
+    StoreFailed {
+        job: Job,
+        write: Box<PendingWrite>,
+        error: htsr_storage::Error,
+    },
     /// The store refused it for good (another file holds the same run and step); nothing was written and it is
     /// not retried until the file changes.
     Rejected { job: Job, reason: String },
 }
 
-/// The outcome of a store write that failed: a conflict is final, anything else (a full disk) is retried.
-fn store_error(job: Job, what: &str, e: htsr_storage::Error) -> Outcome {
-    let reason = format!("{what}: {e}");
+/// One checkpoint's results, ready for [`Store::write_checkpoint`].
+#[derive(Debug, Clone)]
+pub struct PendingWrite {
+    pub record: CheckpointRecord,
+    pub reports: Vec<LayerReport>,
+    pub raw: Vec<(String, Vec<f64>)>,
+}
+
+impl PendingWrite {
+    pub fn write(&self, store: &Store) -> htsr_storage::Result<()> {
+        store.write_checkpoint(&self.record, &self.reports, &self.raw)
+    }
+}
+
+/// The outcome of a store write that failed: a conflict is final, anything else (a full disk) keeps the results
+/// for a retry.
+fn store_error(job: Job, write: PendingWrite, e: htsr_storage::Error) -> Outcome {
     match e {
-        htsr_storage::Error::Conflict { .. } => Outcome::Rejected { job, reason },
-        _ => Outcome::Error { job, reason },
+        htsr_storage::Error::Conflict { .. } | htsr_storage::Error::Invalid(_) => {
+            Outcome::Rejected {
+                job,
+                reason: format!("storing the results: {e}"),
+            }
+        }
+        error => Outcome::StoreFailed {
+            job,
+            write: Box::new(write),
+            error,
+        },
     }
 }
 
@@ -75,6 +104,7 @@ impl Outcome {
             | Outcome::Gone { job }
             | Outcome::Cancelled { job }
             | Outcome::Error { job, .. }
+            | Outcome::StoreFailed { job, .. }
             | Outcome::Rejected { job, .. } => job,
         }
     }
@@ -86,15 +116,14 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Stores a checkpoint that could not be read, with no layers.
-pub fn store_failed(
-    store: &Store,
+/// The record of a checkpoint that could not be read, with no layers.
+pub fn failed_record(
     run: &str,
     step: u64,
     identity: FileIdentity,
     metadata: std::collections::BTreeMap<String, String>,
     reason: &str,
-) -> htsr_storage::Result<()> {
+) -> PendingWrite {
     let record = CheckpointRecord {
         run: run.to_string(),
         step,
@@ -107,7 +136,28 @@ pub fn store_failed(
         layer_count: 0,
         phase_counts: [0; htsr_contracts::Phase::COUNT],
     };
-    store.write_checkpoint(&record, &[], &[])
+    PendingWrite {
+        record,
+        reports: Vec::new(),
+        raw: Vec::new(),
+    }
+}
+
+/// What happened to a checkpoint whose reading failed: a file that vanished is gone, one that changed is looked
+/// at again, a cancelled job writes nothing, and other I/O errors are retried.
+fn read_failed(job: Job, e: CheckpointError) -> Outcome {
+    match e {
+        e if e.is_not_found() => Outcome::Gone { job },
+        CheckpointError::Changed { reason, .. } => {
+            tracing::debug!(path = %job.candidate.path.display(), %reason, "changed while it was read");
+            Outcome::Changed { job }
+        }
+        CheckpointError::Cancelled => Outcome::Cancelled { job },
+        other => Outcome::Error {
+            job,
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// Analyzes and stores one checkpoint.
@@ -116,36 +166,23 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     let path = job.candidate.path.clone();
     let checkpoint = match Checkpoint::open(&path) {
         Ok(c) => c,
-        Err(e) if e.is_not_found() => return Outcome::Gone { job },
-        Err(CheckpointError::Io { source, .. }) => {
-            return Outcome::Error {
-                job,
-                reason: source.to_string(),
-            }
+        Err(e @ (CheckpointError::Invalid { .. } | CheckpointError::Index { .. })) => {
+            // Readiness saw a complete, valid file; if it is invalid now, it changed since: look again.
+            tracing::debug!(path = %path.display(), error = %e, "invalid when opened");
+            return Outcome::Changed { job };
         }
-        Err(e) => {
-            let reason = e.to_string();
-            return match store_failed(
-                &ctx.store,
-                &job.run,
-                job.step,
-                job.identity.clone(),
-                job.metadata.clone(),
-                &reason,
-            ) {
-                Ok(()) => Outcome::StoredFailed { job, reason },
-                Err(e) => store_error(job, "storing the failed record", e),
-            };
-        }
+        Err(e) => return read_failed(job, e),
     };
-    // The file may have been replaced between the readiness look and the open. A file deleted after the open
-    // is still read whole: the mapping keeps its bytes.
-    match look(&path, job.candidate.sharded) {
-        Ok(now) if now.identity(&job.identity.path) != job.identity => {
-            return Outcome::Changed { job }
-        }
-        Ok(_) | Err(LookError::Gone) => {}
-        Err(LookError::Io(reason)) => return Outcome::Error { job, reason },
+    // The files opened must be the version readiness saw (a rename or a rewrite may have come in between).
+    let fp = checkpoint.fingerprint();
+    if (fp.size, fp.mtime_ns, fp.hash.as_str())
+        != (
+            job.identity.size,
+            job.identity.mtime_ns,
+            job.identity.header_hash.as_str(),
+        )
+    {
+        return Outcome::Changed { job };
     }
 
     let previous = ctx
@@ -155,6 +192,7 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     let mut raw: Vec<(String, Vec<f64>)> = Vec::new();
     let mut hashes = HashMap::new();
     let mut reused = 0;
+    let mut buf = Vec::new();
     for entry in checkpoint
         .tensors()
         .iter()
@@ -164,7 +202,10 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
             return Outcome::Cancelled { job };
         }
         let layer_started = Instant::now();
-        let hash = tensor_hash(entry, checkpoint.bytes(entry));
+        let hash = match checkpoint.tensor_hash(entry, &mut buf) {
+            Ok(h) => h,
+            Err(e) => return read_failed(job, e),
+        };
         hashes.insert(entry.name.clone(), hash);
         let name = layer_name(&entry.name);
         let frozen = previous
@@ -188,11 +229,18 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
             reused += 1;
             continue;
         }
-        let analysis = analyze_tensor(&checkpoint, entry, &ctx.opts);
+        let analysis = match analyze_tensor(&checkpoint, entry, &ctx.opts) {
+            Ok(a) => a,
+            Err(e) => return read_failed(job, e),
+        };
         if let Some(evals) = analysis.eigenvalues {
             raw.push((analysis.report.name.clone(), evals));
         }
         reports.push(analysis.report);
+    }
+    // Bytes read from a file that changed meanwhile may be torn: such a read is dropped, never stored.
+    if let Err(e) = checkpoint.check_unchanged() {
+        return read_failed(job, e);
     }
     drop(checkpoint);
     if ctx.cancel.load(Ordering::SeqCst) {
@@ -212,13 +260,19 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
         layer_count: reports.len(),
         phase_counts: counts,
     };
-    if let Err(e) = ctx.store.write_checkpoint(&record, &reports, &raw) {
-        return store_error(job, "storing the results", e);
+    let write = PendingWrite {
+        record,
+        reports,
+        raw,
+    };
+    if let Err(e) = write.write(&ctx.store) {
+        return store_error(job, write, e);
     }
     ctx.frozen.remember(&job.run, job.step, hashes);
     Outcome::Stored {
-        layers: reports.len(),
-        failed_layers: reports
+        layers: write.reports.len(),
+        failed_layers: write
+            .reports
             .iter()
             .filter(|r| r.status == LayerStatus::Failed)
             .count(),
@@ -241,19 +295,16 @@ fn process_guarded(ctx: &WorkerContext, job: Job) -> Outcome {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
             let reason = format!("the analysis panicked: {what}");
-            match store_failed(
-                &ctx.store,
+            let write = failed_record(
                 &copy.run,
                 copy.step,
                 copy.identity.clone(),
                 copy.metadata.clone(),
                 &reason,
-            ) {
+            );
+            match write.write(&ctx.store) {
                 Ok(()) => Outcome::StoredFailed { job: copy, reason },
-                Err(e) => Outcome::Error {
-                    job: copy,
-                    reason: format!("{reason}; storing the failed record: {e}"),
-                },
+                Err(e) => store_error(copy, write, e),
             }
         }
     }
@@ -306,6 +357,13 @@ impl Pool {
             // The workers outlive the pool's sender; a send fails only after `join`.
             let _ = tx.send(job);
         }
+    }
+
+    /// Closes the job channel without waiting: the process is exiting and a worker inside an eigensolver cannot be
+    /// interrupted. It can no longer store anything (the store is closed first).
+    pub fn abandon(mut self) {
+        self.jobs = None;
+        self.threads.clear();
     }
 
     /// Closes the job channel and waits for the workers to finish their current job.

@@ -147,15 +147,12 @@ fn read_header(file: &File, file_len: u64, path: &Path) -> Result<Header, Checkp
     let mut tensors = Vec::new();
     for (name, value) in raw {
         if name == "__metadata__" {
-            metadata = serde_json::from_value(value).map_err(|e| {
-                invalid(format!(
-                    "__metadata__ must map strings to strings ({e})"
-                ))
-            })?;
+            metadata = serde_json::from_value(value)
+                .map_err(|e| invalid(format!("__metadata__ must map strings to strings ({e})")))?;
             continue;
         }
-        let t: RawTensor = serde_json::from_value(value)
-            .map_err(|e| invalid(format!("tensor {name:?}: {e}")))?;
+        let t: RawTensor =
+            serde_json::from_value(value).map_err(|e| invalid(format!("tensor {name:?}: {e}")))?;
         tensors.push((name, t));
     }
     // Offsets must tile the data exactly, in order, with no gap and no overlap (safetensors' own rule).
@@ -180,9 +177,9 @@ fn read_header(file: &File, file_len: u64, path: &Path) -> Result<Header, Checkp
             Some(bits) if bits % 8 == 0 => bits / 8,
             _ => {
                 return Err(invalid(format!(
-                    "tensor {name:?}: shape {:?} of {:?} overflows or is not a whole number of bytes",
-                    t.shape, t.dtype
-                )))
+                "tensor {name:?}: shape {:?} of {:?} overflows or is not a whole number of bytes",
+                t.shape, t.dtype
+            )))
             }
         };
         if end - start != bytes {
@@ -193,9 +190,9 @@ fn read_header(file: &File, file_len: u64, path: &Path) -> Result<Header, Checkp
                 end - start
             )));
         }
-        let abs_start = data_start.checked_add(start).ok_or_else(|| {
-            invalid(format!("tensor {name:?}: its data offsets overflow"))
-        })?;
+        let abs_start = data_start
+            .checked_add(start)
+            .ok_or_else(|| invalid(format!("tensor {name:?}: its data offsets overflow")))?;
         out.push(HeaderTensor {
             name,
             dtype: t.dtype,
@@ -274,7 +271,10 @@ mod tests {
         );
         let (_d, path) = file_with(&h, 1);
         let err = probe_file(&path).unwrap_err().to_string();
-        assert!(err.contains("\"a\"") && err.contains("needs 1 bytes"), "{err}");
+        assert!(
+            err.contains("\"a\"") && err.contains("needs 1 bytes"),
+            "{err}"
+        );
         let h = format!(
             r#"{{"a":{{"dtype":"F64","shape":[{}, 4],"data_offsets":[0,8]}}}}"#,
             u64::MAX / 2

@@ -11,11 +11,11 @@ mod source;
 
 pub use dtype::{decode_into, is_integer_or_bool, ElementType};
 pub use error::CheckpointError;
-pub use htsr_contracts::naming::SHARD_INDEX_FILE;
-pub use matrices::{MatrixPlan, SliceLayout};
 pub use header::{
     mtime_ns, probe_file, probe_open_file, Header, HeaderProbe, HeaderTensor, MAX_HEADER_LEN,
 };
+pub use htsr_contracts::naming::SHARD_INDEX_FILE;
+pub use matrices::{MatrixPlan, SliceLayout};
 pub use reader::{
     parse_shard_index, sharded_fingerprint, Checkpoint, Fingerprint, ShardIndex, TensorEntry,
 };

@@ -360,7 +360,8 @@ impl Checkpoint {
         }
         if let Some(index) = &self.index {
             let index_path = self.path.join(SHARD_INDEX_FILE);
-            let now = std::fs::read(&index_path).map_err(|e| CheckpointError::io(&index_path, e))?;
+            let now =
+                std::fs::read(&index_path).map_err(|e| CheckpointError::io(&index_path, e))?;
             if now != index.bytes {
                 return Err(CheckpointError::Changed {
                     path: index_path,

@@ -1,0 +1,111 @@
+//! A store on a full disk (a 2 MB tmpfs, mounted by the test: CI runs as root): writes fail with an out-of-space
+//! error while everything written before stays readable, nothing is moved aside, and once space is back the store
+//! reopens itself on the next write and takes the rest.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use htsr_storage::{fixtures, ErrorKind, OpenOutcome, Store};
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs and needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_writes_keeps_the_past_and_recovers_when_space_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(dir.path(), "2m");
+    let path = dir.path().join("store");
+    let (store, outcome) = Store::open(&path).unwrap();
+    assert_eq!(outcome, OpenOutcome::Created);
+    let write = |step: u64| {
+        let (record, reports) = fixtures::checkpoint("run", step, 24);
+        let raw: Vec<(String, Vec<f64>)> = reports
+            .iter()
+            .take(4)
+            .map(|r| (r.name.clone(), fixtures::eigenvalues(256, step)))
+            .collect();
+        store.write_checkpoint(&record, &reports, &raw)
+    };
+    let mut acknowledged = Vec::new();
+    let mut failures = 0;
+    for step in 0..1000u64 {
+        match write(step) {
+            Ok(()) => acknowledged.push(step),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::OutOfSpace, "{e}");
+                assert!(e.is_transient());
+                failures += 1;
+                if failures == 3 {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(failures, 3, "the 2 MB disk never filled up");
+    assert!(acknowledged.len() > 5, "{acknowledged:?}");
+    // What was acknowledged is all there, each checkpoint whole.
+    for &s in &acknowledged {
+        assert_eq!(store.layers_at("run", s).unwrap().len(), 24, "step {s}");
+    }
+
+    fs.resize("64m");
+    let next = acknowledged.last().unwrap() + 1;
+    for step in next..next + 5 {
+        write(step).unwrap_or_else(|e| panic!("step {step} after space came back: {e}"));
+        acknowledged.push(step);
+    }
+    drop(store);
+    let (store, outcome) = Store::open(&path).unwrap();
+    assert_eq!(outcome, OpenOutcome::Opened, "nothing was set aside");
+    let steps = store.steps("run").unwrap();
+    for s in &acknowledged {
+        assert!(steps.contains(s), "acknowledged step {s} lost");
+    }
+    for &s in &steps {
+        assert_eq!(
+            store.layers_at("run", s).unwrap().len(),
+            24,
+            "step {s} partial"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing moved aside"
+    );
+}

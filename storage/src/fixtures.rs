@@ -54,6 +54,7 @@ pub fn layer_report(name: &str, seed: u64) -> LayerReport {
     let mut esd = EsdHistogram::from_eigenvalues(&evals, 96);
     esd.xmin = Some(xmin);
     esd.alpha = Some(alpha);
+    esd.detx_val = Some(xmin * 0.8);
     esd.bulk_min = Some(bulk_min);
     esd.bulk_max = Some(bulk_max);
     let num_spikes = (g.next_u64() % 40) as usize;
@@ -104,6 +105,12 @@ pub fn layer_report(name: &str, seed: u64) -> LayerReport {
             w_scale: 0.01 + 0.1 * g.unit(),
         }),
         randomization: None,
+        erg: Some(Erg {
+            detX_num: num_pl_spikes + 3,
+            detX_val: lambda_max * 0.1,
+            detX_val_unrescaled: 0.4,
+            ERG_gap: Some(3),
+        }),
         phase: Some(PhaseVerdict {
             phase,
             very_heavy_tailed: phase == Phase::HeavyTailed && alpha < 2.0,

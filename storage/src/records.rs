@@ -253,6 +253,12 @@ pub const REPORT_KEYS: &[&str] = &[
     "log10_hi",
     "counts",
     "zeros",
+    "erg",
+    "detX_num",
+    "detX_val",
+    "detX_val_unrescaled",
+    "ERG_gap",
+    "detx_val",
 ];
 
 fn shorten_keys(v: serde_json::Value) -> serde_json::Value {

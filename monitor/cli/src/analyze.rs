@@ -6,9 +6,65 @@ use std::process::ExitCode;
 
 use clap::Args;
 use htsr_engine::analyze::{analyze_checkpoint, AnalyzeOptions};
-use htsr_engine::spectrum::EigenMethod;
+use htsr_engine::spectrum::{EigenMethod, SquareMp};
 
 use crate::output::{write_table, Format};
+
+/// How layers are analyzed, for `analyze` and the daemon alike (WeightWatcher 0.7.7's defaults, except where
+/// docs/ALGORITHMS.md says why not).
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Skip layers with fewer eigenvalues (M x rf) than this.
+    #[arg(long, default_value_t = 8)]
+    min_evals: usize,
+    /// Skip layers with more eigenvalues (M x rf) than this.
+    #[arg(long, default_value_t = 15000)]
+    max_evals: usize,
+    /// Skip layers whose larger side N exceeds this.
+    #[arg(long = "max-n", default_value_t = 50000)]
+    max_n: usize,
+    /// Eigenvalues from singular values of W instead of the Gram matrix (slower, exact for tiny eigenvalues).
+    #[arg(long)]
+    accurate: bool,
+    /// The Marchenko-Pastur fit of square layers (Q = 1): `htsr` scales the quarter-circle law's support with
+    /// sigma (better on planted spikes); `ww` reproduces WeightWatcher 0.7.7, whose support is fixed at [0, 2].
+    #[arg(long, value_enum, default_value_t = SquareMpArg::Htsr)]
+    square_mp: SquareMpArg,
+    /// Worker threads for the linear algebra (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SquareMpArg {
+    Htsr,
+    Ww,
+}
+
+impl EngineArgs {
+    pub fn options(&self) -> AnalyzeOptions {
+        let mut opts = AnalyzeOptions {
+            min_evals: self.min_evals,
+            max_evals: self.max_evals,
+            max_n: self.max_n,
+            ..AnalyzeOptions::default()
+        };
+        if self.accurate {
+            opts.spectrum.method = EigenMethod::Accurate;
+        }
+        opts.spectrum.square_mp = match self.square_mp {
+            SquareMpArg::Htsr => SquareMp::Htsr,
+            SquareMpArg::Ww => SquareMp::Ww,
+        };
+        opts
+    }
+
+    pub fn apply_threads(&self) {
+        if let Some(n) = self.threads {
+            htsr_engine::spectrum::set_threads(n);
+        }
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
@@ -25,53 +81,16 @@ pub struct AnalyzeArgs {
     /// Seed of the shuffle for --randomize.
     #[arg(long, default_value_t = 0, requires = "randomize")]
     seed: u64,
-    /// Eigenvalues from singular values of W instead of the Gram matrix (slower, exact for tiny eigenvalues).
-    #[arg(long)]
-    accurate: bool,
     #[command(flatten)]
-    limits: LimitArgs,
-}
-
-/// Which layers are too small or too large to analyze (WeightWatcher 0.7.7's defaults).
-#[derive(Args, Debug, Clone)]
-struct LimitArgs {
-    #[arg(long, default_value_t = 8)]
-    min_evals: usize,
-    #[arg(long, default_value_t = 15000)]
-    max_evals: usize,
-    #[arg(long = "max-n", default_value_t = 50000)]
-    max_n: usize,
-    /// Worker threads for the linear algebra (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
-impl LimitArgs {
-    fn options(&self) -> AnalyzeOptions {
-        AnalyzeOptions {
-            min_evals: self.min_evals,
-            max_evals: self.max_evals,
-            max_n: self.max_n,
-            ..AnalyzeOptions::default()
-        }
-    }
-
-    fn apply_threads(&self) {
-        if let Some(n) = self.threads {
-            htsr_engine::spectrum::set_threads(n);
-        }
-    }
+    engine: EngineArgs,
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    args.limits.apply_threads();
-    let mut opts = args.limits.options();
+    args.engine.apply_threads();
+    let mut opts = args.engine.options();
     if let Some(re) = &args.layers {
         opts.layer_filter =
             Some(regex::Regex::new(re).map_err(|e| anyhow::anyhow!("--layers: {e}"))?);
-    }
-    if args.accurate {
-        opts.spectrum.method = EigenMethod::Accurate;
     }
     if args.randomize {
         opts.spectrum.randomize_seed = Some(args.seed);

@@ -40,6 +40,8 @@ pub struct WatchArgs {
     /// A file still incomplete or invalid after SECONDS is stored as a failed checkpoint (a writer that died).
     #[arg(long = "give-up", value_name = "SECONDS", default_value_t = 30.0)]
     pub give_up: f64,
+    #[command(flatten)]
+    pub engine: crate::analyze::EngineArgs,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -130,6 +132,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     cfg.rescan = rescan;
     cfg.jobs = args.jobs as usize;
     cfg.readiness.give_up = give_up;
+    args.engine.apply_threads();
+    cfg.analyze = args.engine.options();
     cfg.readiness.invalid_grace = cfg.readiness.invalid_grace.min(give_up);
 
     if !dashboard {

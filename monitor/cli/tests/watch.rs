@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use htsr_contracts::{CheckpointStatus, LayerStatus};
@@ -209,11 +209,9 @@ fn a_corrupt_file_is_stored_failed_and_analyzed_again_once_fixed() {
     let full = checkpoint_bytes(&Spec::seed(5));
     write_atomic(&run.join(step_name(5)), &full[..full.len() - 100]);
 
-    let started = Instant::now();
     let out = watch_once(dir, &["--give-up", "2"]);
     let log = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(started.elapsed() < Duration::from_secs(20), "{log}");
     {
         let store = open_store(dir);
         let records = store.checkpoints("r").unwrap();
@@ -447,13 +445,9 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     let per_run = 30u64;
     two_run_backlog(dir, per_run);
     let total = 2 * per_run as usize;
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill test seed {seed}");
+    let mut seed = test_seed("sigkill_at_random_moments");
     let mut stored_before = 0usize;
-    let mut mid_backlog_kills = 0;
+    let mut kills_after_work = 0;
     for round in 0..30 {
         let log = tmp.path().join(format!("log-{round}"));
         let mut daemon = Daemon::start(dir, &log, &["--once"]);
@@ -470,8 +464,8 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         }
         std::thread::sleep(Duration::from_millis(lcg(&mut seed) % 15));
         daemon.signal(libc::SIGKILL);
-        let mut child = daemon.child;
-        let _ = child.wait();
+        let _ = daemon.child.wait();
+        drop(daemon);
         let store = match htsr_storage::Store::open(dir.join(".htsr")) {
             Ok((store, outcome)) => {
                 assert!(
@@ -499,8 +493,14 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
             );
         }
         assert_eq!(identity_count(&store) as usize, records.len());
-        if records.len() > stored_before && records.len() < total {
-            mid_backlog_kills += 1;
+        if k > 0 {
+            // This round's daemon logged k stores before the kill: they are in the store.
+            assert!(
+                records.len() >= stored_before + k,
+                "round {round}: {} < {stored_before} + {k}",
+                records.len()
+            );
+            kills_after_work += 1;
         }
         stored_before = records.len();
         if stored_before == total {
@@ -510,11 +510,8 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
             stored_before = 0;
         }
     }
-    eprintln!("{mid_backlog_kills} kills landed mid-backlog");
-    assert!(
-        mid_backlog_kills >= 12,
-        "only {mid_backlog_kills} of 30 kills landed with work done and work left"
-    );
+    // Every round but the start-up ones (each 7th) killed a daemon that had stored work in that round.
+    assert_eq!(kills_after_work, 25);
     let out = watch_once(dir, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let store = open_store(dir);

@@ -63,6 +63,7 @@ impl EsdHistogram {
             alpha: None,
             bulk_min: None,
             bulk_max: None,
+            detx_val: None,
         }
     }
 

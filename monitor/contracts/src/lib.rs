@@ -7,6 +7,7 @@
 //! - [`naming`]: what a checkpoint file is called, which names are never read, and the `htsr.*` metadata keys the
 //!   hook writes and the daemon reads.
 //! - [`row`]: the flat per-layer row with WeightWatcher's column names (CSV, JSON lines, pandas).
+//! - [`spectra`]: spectra files, the eigenvalues a training process computed on its own device, per rank.
 //!
 //! Dependencies stay minimal (serde only), so that every crate, the training hook included, can use it.
 
@@ -16,6 +17,7 @@ pub mod live;
 pub mod model;
 pub mod naming;
 pub mod row;
+pub mod spectra;
 
 pub use esd::ESD_ZERO_RELATIVE;
 pub use live::{DaemonStatus, LiveEvent};

@@ -232,6 +232,25 @@ pub struct SpectralMetrics {
     pub entropy: f64,
 }
 
+/// The determinant condition of the SETOL theory (WeightWatcher 0.7.7's `analyze(ERG=True)`, also `detX=True`):
+/// the smallest top tail of the unit-mean ESD whose eigenvalue product falls below 1, beside the power-law tail.
+/// Field names are WeightWatcher's columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(non_snake_case)]
+pub struct Erg {
+    /// Size of that tail (WeightWatcher's `detX_num`, equal to its `num_ERG_spikes`).
+    pub detX_num: usize,
+    /// The tail's smallest eigenvalue, in the layer's units: where the determinant condition puts the tail's start.
+    #[serde(with = "crate::floats::f64_json")]
+    pub detX_val: f64,
+    /// The same eigenvalue in unit-mean units (WeightWatcher's name, the wrong way round).
+    #[serde(with = "crate::floats::f64_json")]
+    pub detX_val_unrescaled: f64,
+    /// `detX_num - num_pl_spikes`: how much larger the determinant tail is than the power-law tail; `None` when the
+    /// power-law fit failed (WeightWatcher then computes it with num_pl_spikes = -1).
+    pub ERG_gap: Option<i64>,
+}
+
 /// Results of `--randomize` (WeightWatcher's `randomize=True`): the element-shuffled ESD compared to the real one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Randomization {
@@ -319,6 +338,9 @@ pub struct EsdHistogram {
     pub bulk_min: Option<f64>,
     #[serde(default, with = "crate::floats::opt_f64_json")]
     pub bulk_max: Option<f64>,
+    /// Where the determinant (ERG) condition puts the tail's start (WeightWatcher's `detX_val`).
+    #[serde(default, with = "crate::floats::opt_f64_json")]
+    pub detx_val: Option<f64>,
 }
 
 /// Everything htsr knows about one layer at one checkpoint.
@@ -338,6 +360,9 @@ pub struct LayerReport {
     pub power_law: Option<PowerLawFit>,
     pub mp: Option<MpFit>,
     pub randomization: Option<Randomization>,
+    /// The determinant (ERG) condition; absent in reports stored before htsr computed it.
+    #[serde(default)]
+    pub erg: Option<Erg>,
     pub phase: Option<PhaseVerdict>,
     pub warning: Warning,
     pub esd: Option<EsdHistogram>,
@@ -363,6 +388,7 @@ impl LayerReport {
             power_law: None,
             mp: None,
             randomization: None,
+            erg: None,
             phase: None,
             warning: Warning::None,
             esd: None,

@@ -46,6 +46,22 @@ pub struct ExportRow {
     pub W_scale: Option<f64>,
     pub bulk_max: Option<f64>,
     pub bulk_min: Option<f64>,
+    pub detX_num: Option<usize>,
+    pub detX_val: Option<f64>,
+    pub detX_val_unrescaled: Option<f64>,
+    pub num_ERG_spikes: Option<usize>,
+    pub ERG_gap: Option<i64>,
+    pub max_rand_eval: Option<f64>,
+    pub rand_distance: Option<f64>,
+    pub ww_softrank: Option<f64>,
+    pub ww_maxdist: Option<f64>,
+    pub rand_num_spikes: Option<usize>,
+    pub num_traps: Option<usize>,
+    pub rand_sigma_mp: Option<f64>,
+    pub rand_mp_softrank: Option<f64>,
+    pub rand_W_scale: Option<f64>,
+    pub rand_bulk_max: Option<f64>,
+    pub rand_bulk_min: Option<f64>,
     pub status: &'static str,
     pub warning: &'static str,
     pub phase: Option<&'static str>,
@@ -90,6 +106,22 @@ pub const COLUMNS: &[&str] = &[
     "W_scale",
     "bulk_max",
     "bulk_min",
+    "detX_num",
+    "detX_val",
+    "detX_val_unrescaled",
+    "num_ERG_spikes",
+    "ERG_gap",
+    "max_rand_eval",
+    "rand_distance",
+    "ww_softrank",
+    "ww_maxdist",
+    "rand_num_spikes",
+    "num_traps",
+    "rand_sigma_mp",
+    "rand_mp_softrank",
+    "rand_W_scale",
+    "rand_bulk_max",
+    "rand_bulk_min",
     "status",
     "warning",
     "phase",
@@ -107,6 +139,8 @@ impl ExportRow {
         let m = r.metrics.as_ref();
         let pl = r.power_law.as_ref();
         let mp = r.mp.as_ref();
+        let erg = r.erg.as_ref();
+        let rnd = r.randomization.as_ref();
         ExportRow {
             run: run.to_string(),
             step,
@@ -143,11 +177,43 @@ impl ExportRow {
             W_scale: mp.and_then(|p| num(p.w_scale)),
             bulk_max: mp.and_then(|p| num(p.bulk_max)),
             bulk_min: mp.and_then(|p| num(p.bulk_min)),
+            detX_num: erg.map(|e| e.detX_num),
+            detX_val: erg.and_then(|e| num(e.detX_val)),
+            detX_val_unrescaled: erg.and_then(|e| num(e.detX_val_unrescaled)),
+            num_ERG_spikes: erg.map(|e| e.detX_num),
+            ERG_gap: erg.and_then(|e| e.ERG_gap),
+            max_rand_eval: rnd.and_then(|x| num(x.max_rand_eval)),
+            rand_distance: rnd.and_then(|x| num(x.rand_distance)),
+            ww_softrank: rnd.and_then(|x| num(x.ww_softrank)),
+            ww_maxdist: rnd.and_then(|x| num(x.ww_maxdist)),
+            rand_num_spikes: rnd.map(|x| x.rand_num_spikes),
+            // WeightWatcher 0.7.7 writes `num_traps` from the same count as `rand_num_spikes`.
+            num_traps: rnd.map(|x| x.rand_num_spikes),
+            rand_sigma_mp: rnd.and_then(|x| num(x.rand_sigma_mp)),
+            rand_mp_softrank: rnd.and_then(|x| num(x.rand_mp_softrank)),
+            rand_W_scale: rnd.and_then(|x| num(x.rand_w_scale)),
+            rand_bulk_max: rnd.and_then(|x| num(x.rand_bulk_max)),
+            rand_bulk_min: rnd.and_then(|x| num(x.rand_bulk_min)),
             status: r.status.as_str(),
             warning: r.warning.as_str(),
             phase: r.phase().map(|p| p.as_str()),
             very_heavy_tailed: r.phase.as_ref().map(|v| v.very_heavy_tailed),
             reason: r.reason.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_column_list_is_the_serialized_field_order() {
+        let r = LayerReport::unanalyzed("fc", "fc.weight", &[2, 2], "F32");
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(ExportRow::new("run", 1, &r)).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        assert_eq!(header, COLUMNS);
     }
 }

@@ -245,6 +245,7 @@ fn finish(
         phase,
         warning,
         randomization,
+        erg,
     } = analysis;
     let mut esd = EsdHistogram::from_eigenvalues(&evals, opts.esd_bins);
     match &power_law {
@@ -271,6 +272,8 @@ fn finish(
     report.power_law = power_law.ok();
     report.mp = mp_record;
     report.randomization = randomization;
+    esd.detx_val = Some(erg.detX_val).filter(|v| v.is_finite() && *v > 0.0);
+    report.erg = Some(erg);
     report.phase = Some(phase);
     report.warning = warning;
     report.esd = Some(esd);

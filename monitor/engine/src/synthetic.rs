@@ -117,6 +117,13 @@ impl Ensemble {
     }
 }
 
+/// Gaussian noise N(0, 1/n) plus rank-one terms `s_k u_k v_k^T` of the given strengths (orthonormal u, v): the
+/// spiked model whose spikes are known, for checking how well a fit recovers them (BBP threshold: s > Q^(-1/4)).
+pub fn planted_spikes(n: usize, m: usize, strengths: &[f64], seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    gaussian(n, m, &mut rng) + low_rank(n, m, strengths, &mut rng)
+}
+
 /// Entries N(0, 1/n).
 fn gaussian(n: usize, m: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
     let scale = 1.0 / (n as f64).sqrt();

@@ -283,3 +283,114 @@ fn randomization_finds_ww_traps_and_repeats_with_a_seed() {
         0
     );
 }
+
+/// The eigenvalues WeightWatcher used, by layer name, from one of the `*_evals.safetensors` fixtures.
+fn ww_eigenvalues(file: &str) -> HashMap<String, Vec<f64>> {
+    let ckpt = Checkpoint::open(fixture(file)).unwrap();
+    let mut out = HashMap::new();
+    let mut raw = Vec::new();
+    for t in ckpt.tensors() {
+        let mut evals = Vec::new();
+        ckpt.read_tensor(t, &mut raw).unwrap();
+        decode_into(ElementType::F64, &raw, &mut evals);
+        out.insert(t.name.trim_end_matches(".weight").to_string(), evals);
+    }
+    out
+}
+
+#[test]
+fn erg_columns_match_ww_on_the_reference_matrices() {
+    // From WeightWatcher's own eigenvalues the ERG scan is the same arithmetic: counts exact, values to 1e-9.
+    // (rank50's detX_val is an SVD-noise eigenvalue near 1e-15 that WeightWatcher's ERG run computed with its own
+    // SVD: compared relative to lambda_max there.)
+    for (evals_file, csv) in [
+        ("synthetic_evals.safetensors", "synthetic_ww_erg.csv"),
+        ("square_evals.safetensors", "square_ww_erg.csv"),
+    ] {
+        let rows = ww_rows(csv);
+        let evals = ww_eigenvalues(evals_file);
+        assert!(!rows.is_empty());
+        for (name, row) in &rows {
+            let ev = &evals[name];
+            let pl = fit_power_law(ev).unwrap();
+            let e = htsr_engine::spectrum::erg::erg(ev, Some(pl.num_pl_spikes));
+            assert_eq!(e.detX_num as f64, num(row, "detX_num"), "{name} detX_num");
+            assert_eq!(
+                e.detX_num as f64,
+                num(row, "num_ERG_spikes"),
+                "{name} num_ERG_spikes"
+            );
+            assert_eq!(
+                e.ERG_gap.unwrap() as f64,
+                num(row, "ERG_gap"),
+                "{name} ERG_gap"
+            );
+            let lambda_max = *ev.last().unwrap();
+            let noise = e.detX_val < lambda_max * ev.len() as f64 * f64::EPSILON;
+            for (col, ours) in [
+                ("detX_val", e.detX_val),
+                ("detX_val_unrescaled", e.detX_val_unrescaled),
+            ] {
+                if noise {
+                    assert!(
+                        (ours - num(row, col)).abs() <= 1e-9 * lambda_max,
+                        "{name} {col}"
+                    );
+                } else {
+                    assert_rel(&format!("{name} {col}"), ours, num(row, col), 1e-9);
+                }
+            }
+        }
+    }
+    // And from the matrices, through the whole analysis: counts exact.
+    let rows = ww_rows("synthetic_ww_erg.csv");
+    let a = analysis(EigenMethod::Gram);
+    for (name, r) in by_name(&a) {
+        let e = r.erg.as_ref().unwrap();
+        let row = &rows[&name];
+        assert_eq!(e.detX_num as f64, num(row, "detX_num"), "{name}");
+        assert_eq!(e.ERG_gap.unwrap() as f64, num(row, "ERG_gap"), "{name}");
+    }
+}
+
+#[test]
+fn square_layers_follow_ww_exactly_in_ww_mode() {
+    // A 400x400 matrix with 4 planted spikes and a 300x300 Gaussian, through WeightWatcher 0.7.7's
+    // analyze(mp_fit=True): in `SquareMp::Ww` mode htsr's fit is WeightWatcher's, quarter circle with its fixed
+    // support included.
+    let rows = ww_rows("square_ww_mpfit.csv");
+    let evals = ww_eigenvalues("square_evals.safetensors");
+    for (name, row) in &rows {
+        let ev = &evals[name];
+        let m: usize = row["M"].parse().unwrap();
+        let fit =
+            htsr_engine::spectrum::mp::fit_mp(ev, 1.0, m, htsr_engine::spectrum::SquareMp::Ww)
+                .unwrap()
+                .to_record();
+        assert_eq!(fit.num_spikes as f64, num(row, "num_spikes"), "{name}");
+        for (col, v) in [
+            ("sigma_mp", fit.sigma_mp),
+            ("W_scale", fit.w_scale),
+            ("bulk_max", fit.bulk_max),
+            ("mp_softrank", fit.mp_softrank),
+        ] {
+            assert_rel(&format!("{name} {col}"), v, num(row, col), 1e-9);
+        }
+        assert_eq!(fit.bulk_min, 0.0, "{name}");
+    }
+    // From the matrices, with the default options: the same.
+    let mut opts = AnalyzeOptions::default();
+    opts.spectrum.square_mp = htsr_engine::spectrum::SquareMp::Ww;
+    let a = analyze_checkpoint(&fixture("square.safetensors"), &opts).unwrap();
+    for (name, r) in by_name(&a) {
+        let row = &rows[&name];
+        let mp = r.mp.as_ref().unwrap();
+        assert_eq!(mp.num_spikes as f64, num(row, "num_spikes"), "{name}");
+        assert_rel(
+            &format!("{name} sigma_mp"),
+            mp.sigma_mp,
+            num(row, "sigma_mp"),
+            1e-6,
+        );
+    }
+}

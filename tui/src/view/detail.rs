@@ -128,13 +128,15 @@ fn info_lines(
         ));
     }
     let xmin = report.and_then(|r| r.power_law.as_ref()).map(|f| f.xmin);
+    let erg_gap = report.and_then(|r| r.erg.as_ref()).and_then(|e| e.ERG_gap);
     second.push(Span::raw(format!(
-        " · D {} · spikes {} · softrank {} · xmin {} · tail {}",
+        " · D {} · spikes {} · softrank {} · xmin {} · tail {} · ERG gap {}",
         num(p.d, 3),
         p.num_spikes.map_or("-".into(), |v| v.to_string()),
         num(p.mp_softrank, 3),
         xmin.map_or("-".into(), |x| format!("{x:.3e}")),
         p.num_pl_spikes.map_or("-".into(), |v| v.to_string()),
+        erg_gap.map_or("-".into(), |g| format!("{g:+}")),
     )));
     if let Some(reason) = report.and_then(|r| r.reason.clone()) {
         second.push(Span::styled(format!(" · {reason}"), style::warn()));
@@ -331,6 +333,11 @@ fn draw_esd(frame: &mut Frame, area: Rect, h: &EsdHistogram, step: u64) {
         .filter(|x| *x > 0.0)
         .map(|x| vline(x.log10()))
         .unwrap_or_default();
+    let detx_line = h
+        .detx_val
+        .filter(|x| *x > 0.0)
+        .map(|x| vline(x.log10()))
+        .unwrap_or_default();
     let bulk_lo = h
         .bulk_min
         .filter(|x| *x > 0.0)
@@ -353,6 +360,14 @@ fn draw_esd(frame: &mut Frame, area: Rect, h: &EsdHistogram, step: u64) {
             Color::Yellow,
             &xmin_line,
         ),
+        line(
+            format!(
+                "detX {}",
+                h.detx_val.map_or("-".into(), |x| format!("{x:.2e}"))
+            ),
+            Color::Magenta,
+            &detx_line,
+        ),
         line("MP bulk edges".into(), Color::Blue, &bulk_lo),
         Dataset::default()
             .marker(Marker::Braille)
@@ -363,9 +378,10 @@ fn draw_esd(frame: &mut Frame, area: Rect, h: &EsdHistogram, step: u64) {
     // The fits are named in the title as well as the legend: the legend does not fit small terminals.
     let e = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1e}"));
     let title = format!(
-        " ESD step {step} · log-log · power law α {} from xmin {} · MP bulk {}..{} · λmax {:.1e}{} ",
+        " ESD step {step} · log-log · power law α {} from xmin {} (detX {}) · MP bulk {}..{} · λmax {:.1e}{} ",
         num(h.alpha, 2),
         e(h.xmin),
+        e(h.detx_val),
         e(h.bulk_min),
         e(h.bulk_max),
         h.lambda_max,

@@ -109,6 +109,28 @@ pub fn checkpoint_bytes(spec: &Spec) -> Vec<u8> {
     safetensors::tensor::serialize(views, if meta.is_empty() { None } else { Some(meta) }).unwrap()
 }
 
+/// The bytes of a safetensors file holding `layers` (name, rows, cols, seed) as seeded f32 matrices, with `meta`.
+pub fn layers_bytes(layers: &[(&str, usize, usize, u64)], meta: &[(&str, String)]) -> Vec<u8> {
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = layers
+        .iter()
+        .map(|(n, r, c, seed)| (n.to_string(), vec![*r, *c], matrix(*r, *c, *seed)))
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = data
+        .iter()
+        .map(|(n, shape, bytes)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes).unwrap(),
+            )
+        })
+        .collect();
+    let meta: HashMap<String, String> = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    safetensors::tensor::serialize(views, if meta.is_empty() { None } else { Some(meta) }).unwrap()
+}
+
 /// Writes `bytes` to `path` the way the hook does: a temporary name in the same directory, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) {
     let dir = path.parent().unwrap();
@@ -152,20 +174,50 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A daemon running in the background, its log in a file.
+/// A daemon running in the background, its log in a file. Dropping it kills the process, so that a failing
+/// assertion leaves nothing behind.
 pub struct Daemon {
     pub child: Child,
     pub log: PathBuf,
 }
 
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The seed of a randomized test: `HTSR_TEST_SEED` when set (to replay a failure), else a fresh one; printed.
+pub fn test_seed(test: &str) -> u64 {
+    let seed = std::env::var("HTSR_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("{test}: seed {seed} (HTSR_TEST_SEED={seed} replays it)");
+    seed
+}
+
 impl Daemon {
     pub fn start(dir: &Path, log: &Path, extra: &[&str]) -> Daemon {
+        Self::start_logging(dir, log, extra, "info")
+    }
+
+    /// Like [`Daemon::start`], with `HTSR_LOG` set to `filter` (e.g. "debug").
+    pub fn start_logging(dir: &Path, log: &Path, extra: &[&str], filter: &str) -> Daemon {
         let file = std::fs::File::create(log).unwrap();
         let child = Command::new(BIN)
             .arg(dir)
             .arg("--headless")
             .args(extra)
-            .env("HTSR_LOG", "info")
+            .env("HTSR_LOG", filter)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -194,7 +246,6 @@ impl Daemon {
                 panic!("the daemon exited early ({status}); log:\n{text}");
             }
             if start.elapsed() > timeout {
-                let _ = self.child.kill();
                 panic!("timed out waiting for {n} x {needle:?}; log:\n{text}");
             }
             std::thread::sleep(Duration::from_millis(3));
@@ -206,18 +257,23 @@ impl Daemon {
         assert_eq!(rc, 0, "kill({sig}) failed");
     }
 
-    /// Sends SIGTERM and waits (at most `timeout`) for the exit.
-    pub fn terminate(mut self, timeout: Duration) -> (ExitStatus, String) {
-        self.signal(libc::SIGTERM);
+    /// Sends SIGTERM and waits for the exit (a daemon that is still alive after `timeout` is a hang: the test
+    /// fails and the process is killed).
+    pub fn terminate(self, timeout: Duration) -> (ExitStatus, String) {
+        self.stop_with(libc::SIGTERM, timeout)
+    }
+
+    /// Sends `sig` and waits for the exit, as [`Daemon::terminate`].
+    pub fn stop_with(mut self, sig: i32, timeout: Duration) -> (ExitStatus, String) {
+        self.signal(sig);
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status, self.log_text());
             }
             if start.elapsed() > timeout {
-                let _ = self.child.kill();
                 panic!(
-                    "the daemon did not exit within {timeout:?} of SIGTERM; log:\n{}",
+                    "the daemon did not exit within {timeout:?} of signal {sig}; log:\n{}",
                     self.log_text()
                 );
             }

@@ -1,6 +1,7 @@
 //! The spectrum of a layer and everything read from it. Pure functions: matrices in, reports out, no I/O.
 
 pub mod eigen;
+pub mod erg;
 #[cfg(feature = "openblas")]
 pub mod lapack;
 pub mod metrics;
@@ -10,11 +11,11 @@ pub mod powerlaw;
 pub mod randomize;
 pub mod source;
 
-use htsr_contracts::{PhaseVerdict, PowerLawFit, Randomization, SpectralMetrics, Warning};
+use htsr_contracts::{Erg, PhaseVerdict, PowerLawFit, Randomization, SpectralMetrics, Warning};
 
 pub use eigen::{EigenMethod, SpectrumError};
 pub use metrics::LayerShape;
-pub use mp::MpResult;
+pub use mp::{MpResult, SquareMp};
 pub use phase::PhaseThresholds;
 pub use powerlaw::PowerLawError;
 pub use source::{ArraySource, NonFinite, SliceSource};
@@ -30,6 +31,8 @@ pub struct SpectrumOptions {
     pub thresholds: PhaseThresholds,
     /// Run the randomization comparison with this seed.
     pub randomize_seed: Option<u64>,
+    /// How square layers (Q = 1) get their Marchenko-Pastur fit.
+    pub square_mp: SquareMp,
 }
 
 /// Everything computed from one layer's spectrum.
@@ -42,6 +45,7 @@ pub struct SpectrumAnalysis {
     pub phase: PhaseVerdict,
     pub warning: Warning,
     pub randomization: Option<Randomization>,
+    pub erg: Erg,
 }
 
 /// WW's `warning` column; a failed fit gets none (WW labels it "over-trained", a known bug).
@@ -70,6 +74,7 @@ pub fn analyze_source<S: SliceSource>(
             &pooled.evals,
             shape.q(),
             opts.method,
+            opts.square_mp,
             seed,
         )?),
         None => None,
@@ -88,7 +93,11 @@ pub fn analyze_eigenvalues(
     let power_law = powerlaw::fit_power_law(&pooled.evals);
     let alpha = power_law.as_ref().ok().map(|p| p.alpha);
     let metrics = metrics::spectral_metrics(&pooled, shape, opts.method, alpha);
-    let mp = mp::fit_mp(&pooled.evals, shape.q(), shape.m);
+    let mp = mp::fit_mp(&pooled.evals, shape.q(), shape.m, opts.square_mp);
+    let erg = erg::erg(
+        &pooled.evals,
+        power_law.as_ref().ok().map(|p| p.num_pl_spikes),
+    );
     let phase = phase::classify(
         &phase::PhaseInput {
             evals: &pooled.evals,
@@ -107,6 +116,7 @@ pub fn analyze_eigenvalues(
         phase,
         warning: warning_for(alpha),
         randomization: None,
+        erg,
     }
 }
 

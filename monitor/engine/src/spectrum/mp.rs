@@ -67,15 +67,58 @@ pub fn mp_edges(sigma: f64, q: f64) -> (f64, f64) {
     (s2 * (1.0 - r).powi(2), s2 * (1.0 + r).powi(2))
 }
 
-/// Quarter-circle density of singular values for Q = 1, with the support scaled by sigma (WW's version
-/// ignores sigma in the support; htsr does not copy that bug).
-fn quarter_circle_density(nu: f64, sigma: f64) -> f64 {
+/// How a square layer (Q = 1) gets its MP fit. WeightWatcher fits the quarter-circle law to singular values there
+/// with the support fixed at [0, 2] whatever sigma is (`RMT.quarter_circle_fun`); htsr can also fit the law with
+/// sigma in its support, (1/(pi sigma^2)) sqrt(4 sigma^2 - nu^2) on [0, 2 sigma]. The planted-spike study in
+/// docs/ALGORITHMS.md section 5.6 decides the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SquareMp {
+    /// WeightWatcher 0.7.7's fit, reproduced exactly.
+    Ww,
+    /// The quarter-circle law with sigma in its support, and the out-of-range penalty of the Q > 1 fit: the
+    /// default, because it recovers planted spikes and the noise's sigma better (the study in section 5.6).
+    #[default]
+    Htsr,
+}
+
+/// WeightWatcher's quarter-circle model (`RMT.quarter_circle_fun`): (1/(pi sigma^2)) sqrt(4 - nu^2), 0 above 2.
+fn quarter_circle_ww(nu: f64, sigma: f64) -> f64 {
+    let v = 1.0 / (std::f64::consts::PI * sigma * sigma) * (4.0 - nu * nu).sqrt();
+    if v.is_nan() {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// The quarter-circle density of singular values with sigma in its support, on [0, 2 sigma].
+fn quarter_circle_htsr(nu: f64, sigma: f64) -> f64 {
     let s2 = sigma * sigma;
     let r2 = 4.0 * s2 - nu * nu;
     if nu < 0.0 || r2 <= 0.0 {
         return 0.0;
     }
     r2.sqrt() / (std::f64::consts::PI * s2)
+}
+
+/// The bulk edges (lower, upper) as `RMT.resid_mp` computes them, with sqrt(1/Q).
+fn ww_edges(sigma: f64, q: f64) -> (f64, f64) {
+    let r = (1.0 / q).sqrt();
+    ((sigma * (1.0 - r)).powi(2), (sigma * (1.0 + r)).powi(2))
+}
+
+/// The MP model of `RMT.resid_mp` for Q != 1 with edges `(a, b)`, in WeightWatcher's own arithmetic, with
+/// `np.nan_to_num`'s treatment of the values outside the support.
+fn mp_model_ww(x: f64, sigma: f64, q: f64, (a, b): (f64, f64)) -> f64 {
+    let v = 1.0 / (2.0 * std::f64::consts::PI * sigma * sigma * x * (1.0 / q))
+        * ((b - x) * (x - a)).sqrt();
+    if v.is_nan() {
+        0.0
+    } else if v.is_infinite() {
+        f64::MAX.copysign(v)
+    } else {
+        v
+    }
 }
 
 /// Linear-kernel density estimate on sorted data, evaluated with prefix sums in O(log n) per point.
@@ -109,16 +152,19 @@ impl<'a> LinearKde<'a> {
     }
 }
 
-/// Fits the MP bulk to `evals` (any order) of a layer with aspect ratio `q` = N/M and per-slice side `m`.
-/// Returns None when the ESD has no positive mass.
-pub fn fit_mp(evals: &[f64], q: f64, m: usize) -> Option<MpResult> {
+/// Fits the MP bulk to `evals` (any order) of a layer with aspect ratio `q` = N/M and per-slice side `m`, by
+/// WeightWatcher's `mp_fit` step for step and with its arithmetic (docs/ALGORITHMS.md section 5). Returns None
+/// when the ESD has no positive mass.
+pub fn fit_mp(evals: &[f64], q: f64, m: usize, square: SquareMp) -> Option<MpResult> {
     let n = evals.len();
     let sum: f64 = evals.iter().sum();
     if n == 0 || !(sum.is_finite() && sum > 0.0) {
         return None;
     }
-    let s2 = n as f64 / sum;
-    let mut scaled: Vec<f64> = evals.iter().map(|l| l * s2).collect();
+    // Unit-mean rescaling (WW: Ws = sqrt(n) / sqrt(sum)).
+    let w_scale = (n as f64).sqrt() / sum.sqrt();
+    let s2 = w_scale * w_scale;
+    let mut scaled: Vec<f64> = evals.iter().map(|l| s2 * l).collect();
     scaled.sort_by(f64::total_cmp);
     let lambda_max = *scaled.last()?;
     let quarter_circle = q == 1.0;
@@ -130,11 +176,17 @@ pub fn fit_mp(evals: &[f64], q: f64, m: usize) -> Option<MpResult> {
     };
     let data_max = *data.last()?;
     let kde = LinearKde::new(&data);
+    // np.linspace(0, max + 0.5, 1000): x_j = j * (L / 999).
     let grid_max = data_max + 0.5;
+    let dx = grid_max / (GRID_POINTS - 1) as f64;
     let mut xs = Vec::new();
     let mut dens = Vec::new();
-    for i in 0..GRID_POINTS {
-        let x = grid_max * i as f64 / (GRID_POINTS - 1) as f64;
+    for j in 0..GRID_POINTS {
+        let x = if j == GRID_POINTS - 1 {
+            grid_max
+        } else {
+            j as f64 * dx
+        };
         let d = kde.density(x, KDE_BANDWIDTH);
         if d > DENSITY_FLOOR {
             xs.push(x);
@@ -149,35 +201,46 @@ pub fn fit_mp(evals: &[f64], q: f64, m: usize) -> Option<MpResult> {
         .enumerate()
         .fold(0, |best, (i, d)| if *d > dens[best] { i } else { best })];
     let kept_max = *xs.last()?;
+    let penalized = PENALTY * PENALTY * xs.len() as f64;
     let objective = |sigma: f64| -> f64 {
-        let (lo, hi) = if quarter_circle {
-            (0.0, 2.0 * sigma.abs())
-        } else {
-            mp_edges(sigma, q)
-        };
+        if quarter_circle {
+            let model: fn(f64, f64) -> f64 = match square {
+                SquareMp::Ww => quarter_circle_ww,
+                SquareMp::Htsr => {
+                    let hi = 2.0 * sigma.abs();
+                    if hi < x_peak || hi > kept_max {
+                        return penalized;
+                    }
+                    quarter_circle_htsr
+                }
+            };
+            return xs
+                .iter()
+                .zip(&dens)
+                .map(|(x, d)| (model(*x, sigma) - d).powi(2))
+                .sum();
+        }
+        let (lo, hi) = ww_edges(sigma, q);
         if hi < x_peak || hi > kept_max || lo > x_peak {
-            return PENALTY * PENALTY * xs.len() as f64;
+            return penalized;
         }
         xs.iter()
             .zip(&dens)
-            .map(|(x, d)| {
-                let model = if quarter_circle {
-                    quarter_circle_density(*x, sigma)
-                } else {
-                    mp_density(*x, sigma, q)
-                };
-                (model - d).powi(2)
-            })
+            .map(|(x, d)| (mp_model_ww(*x, sigma, q, (lo, hi)) - d).powi(2))
             .sum()
     };
-    // s0 puts the bulk edge exactly at lambda_max (WW `RMT.calc_sigma`).
-    let s0 = lambda_max.sqrt() / (1.0 + 1.0 / q.sqrt());
+    // s0 puts the bulk edge exactly at lambda_max (WW `RMT.calc_sigma`, on eigenvalues even when Q == 1).
+    let inv = 1.0 / q.sqrt();
+    let s0 = (lambda_max / (1.0 + inv).powi(2)).sqrt();
+    // scipy.optimize.brute over np.arange(0.05 s0, 2 s0, 0.01 s0): numpy fills a[i] = start + i * (a[1] - a[0]).
     let start = 0.05 * s0;
+    let stop = 2.0 * s0;
     let step = 0.01 * s0;
-    let count = ((2.0 * s0 - start) / step).ceil() as usize;
+    let count = ((stop - start) / step).ceil() as usize;
+    let delta = (start + step) - start;
     let mut best = (start, f64::INFINITY);
     for j in 0..count {
-        let sigma = start + j as f64 * step;
+        let sigma = start + j as f64 * delta;
         let f = objective(sigma);
         if f < best.1 {
             best = (sigma, f);
@@ -185,17 +248,15 @@ pub fn fit_mp(evals: &[f64], q: f64, m: usize) -> Option<MpResult> {
     }
     // scipy.optimize.brute polishes its grid optimum with fmin (Nelder-Mead) by default.
     let sigma = nelder_mead_1d(&objective, best.0).abs();
-    let (bulk_min, bulk_max) = if quarter_circle {
-        (0.0, 4.0 * sigma * sigma)
-    } else {
-        mp_edges(sigma, q)
-    };
-    let tracy_widom = q.powf(-0.5) * bulk_max.powf(2.0 / 3.0) * (m as f64).powf(-2.0 / 3.0);
+    // The outputs use the MP edges with 1/sqrt(Q) for every Q (for Q = 1: 0 and 4 sigma^2).
+    let bulk_max = (sigma * (1.0 + inv)).powi(2);
+    let bulk_min = (sigma * (1.0 - inv)).powi(2);
+    let tracy_widom = inv * bulk_max.powf(2.0 / 3.0) * (m as f64).powf(-2.0 / 3.0);
     let threshold = bulk_max + tracy_widom.sqrt();
     let num_spikes = scaled.iter().filter(|l| **l > threshold).count();
     Some(MpResult {
         sigma,
-        w_scale: s2.sqrt(),
+        w_scale,
         bulk_min,
         bulk_max,
         tracy_widom,

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::eigen::{pooled_eigenvalues, EigenMethod};
-use super::mp::fit_mp;
+use super::mp::{fit_mp, SquareMp};
 use super::source::{OwnedSlices, SliceSource};
 use crate::checkpoint::CheckpointError;
 
@@ -56,6 +56,7 @@ pub fn randomize<S: SliceSource>(
     evals: &[f64],
     q: f64,
     method: EigenMethod,
+    square: SquareMp,
     seed: u64,
 ) -> Result<Randomization, CheckpointError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -66,7 +67,7 @@ pub fn randomize<S: SliceSource>(
     }
     rand_evals.sort_by(f64::total_cmp);
     let max_rand_eval = rand_evals.last().copied().unwrap_or(0.0);
-    let mp = fit_mp(&rand_evals, q, m);
+    let mp = fit_mp(&rand_evals, q, m, square);
     // A second, fresh single replica for the distance metrics, as WW draws one.
     let fresh = shuffled_eigenvalues(&shuffled_copy(src, &mut rng)?, method);
     let lambda_max = evals.last().copied().unwrap_or(0.0);

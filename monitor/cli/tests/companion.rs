@@ -1,0 +1,511 @@
+//! `htsr-watch DIR` as a long-running companion of a training run, tested as one: the real binary, real
+//! directories, real files rewritten in place, real signals, a real full disk. Nothing here measures time: every
+//! wait is for a condition (a log line, an event, a process exit), with a generous limit that only catches hangs.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use htsr_contracts::{CheckpointStatus, LayerStatus};
+use htsr_engine::analyze::{analyze_checkpoint, AnalyzeOptions};
+use notify::event::{AccessKind, EventKind};
+use notify::Watcher;
+
+/// Limit for waits that only guard against a hang.
+const HANG: Duration = Duration::from_secs(180);
+
+/// Opens seen under `dir` by an inotify observer of the test's own: (opens of checkpoint files, opens of `run_dir`
+/// itself, which each rescan's directory listing causes).
+struct OpenObserver {
+    _watcher: notify::RecommendedWatcher,
+    rx: mpsc::Receiver<PathBuf>,
+}
+
+impl OpenObserver {
+    fn watch(dir: &Path) -> OpenObserver {
+        let (tx, rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                if matches!(ev.kind, EventKind::Access(AccessKind::Open(_))) {
+                    for p in ev.paths {
+                        let _ = tx.send(p);
+                    }
+                }
+            }
+        })
+        .unwrap();
+        watcher
+            .watch(dir, notify::RecursiveMode::Recursive)
+            .unwrap();
+        let observer = OpenObserver {
+            _watcher: watcher,
+            rx,
+        };
+        // Adding the recursive watch lists every subdirectory (opens the observer itself caused): open a marker and
+        // drop everything up to it, so that only what happens from now on is seen. One inotify queue keeps order.
+        let marker = dir.join(".observer-marker");
+        std::fs::write(&marker, b"").unwrap();
+        drop(std::fs::File::open(&marker).unwrap());
+        let start = Instant::now();
+        loop {
+            let left = HANG.saturating_sub(start.elapsed());
+            let p = observer
+                .rx
+                .recv_timeout(left)
+                .expect("the observer's own marker open never arrived");
+            if p == marker {
+                break;
+            }
+        }
+        observer
+    }
+
+    /// Every open seen so far.
+    fn drain(&self) -> Vec<PathBuf> {
+        self.rx.try_iter().collect()
+    }
+
+    /// Collects opens until `run_dir` has been opened `listings` times; returns the checkpoint files opened meanwhile.
+    fn until_listings(&self, run_dir: &Path, listings: usize) -> Vec<PathBuf> {
+        let (mut seen, mut files) = (0, Vec::new());
+        let start = Instant::now();
+        while seen < listings {
+            let left = HANG.saturating_sub(start.elapsed());
+            let p = self.rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "only {seen} of {listings} rescans of {} seen",
+                    run_dir.display()
+                )
+            });
+            if p == run_dir {
+                seen += 1;
+            } else if p.extension().is_some_and(|e| e == "safetensors") {
+                files.push(p);
+            }
+        }
+        files
+    }
+}
+
+#[test]
+fn an_idle_daemon_opens_no_checkpoint_between_rescans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let run = dir.join("run");
+    for i in 1..=3u64 {
+        write_checkpoint(&run, &step_name(i), &Spec::seed(i));
+    }
+    // Rescans every 0.2 s, so that the quiet period below covers many of them.
+    let mut daemon = Daemon::start(&dir, &tmp.path().join("log"), &["--rescan", "0.2"]);
+    daemon.wait_for("stored run=", 3, HANG);
+    let observer = OpenObserver::watch(&dir);
+    // Ten rescans: each lists the run directory (an open of the directory) and stats the files (no open).
+    let opened = observer.until_listings(&run, 10);
+    assert!(
+        opened.is_empty(),
+        "the idle daemon opened stored, unchanged checkpoints: {opened:?}"
+    );
+    // And it is still doing its job: a new checkpoint is stored (the positive control).
+    write_checkpoint(&run, &step_name(4), &Spec::seed(4));
+    daemon.wait_for("stored run=", 4, HANG);
+    let (status, log) = daemon.terminate(HANG);
+    assert!(status.success(), "{status:?}\n{log}");
+}
+
+#[test]
+fn an_idle_daemon_touches_nothing_without_a_rescan_or_a_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let (idle, busy) = (dir.join("idle"), dir.join("busy"));
+    for i in 1..=3u64 {
+        write_checkpoint(&idle, &step_name(i), &Spec::seed(i));
+    }
+    write_checkpoint(&busy, &step_name(1), &Spec::seed(10));
+    // No periodic rescan during the test: only changes may wake the daemon.
+    let mut daemon = Daemon::start(&dir, &tmp.path().join("log"), &["--rescan", "3600"]);
+    daemon.wait_for("stored run=", 4, HANG);
+    let observer = OpenObserver::watch(&dir);
+    // Something happens elsewhere (another run gets a checkpoint): the daemon wakes for it, scans that run, stores
+    // it. The idle run must see nothing meanwhile: no listing, no open. (A daemon woken by its own reads would list
+    // it over and over.)
+    for i in 2..=4u64 {
+        write_checkpoint(&busy, &step_name(i), &Spec::seed(10 + i));
+        daemon.wait_for("stored run=", 3 + i as usize, HANG);
+    }
+    let (status, log) = daemon.terminate(HANG);
+    assert!(status.success(), "{log}");
+    let touched: Vec<PathBuf> = observer
+        .drain()
+        .into_iter()
+        .filter(|p| p.starts_with(&idle))
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "the idle run was listed or read while nothing changed in it: {} opens, e.g. {:?}",
+        touched.len(),
+        touched.first()
+    );
+}
+
+#[test]
+fn writes_under_the_store_and_its_log_trigger_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let run = dir.join("run");
+    write_checkpoint(&run, &step_name(1), &Spec::seed(1));
+    // A store inside DIR under a name without a dot (so only the daemon's ignore rules keep it out), no periodic
+    // rescan during the test, and every accepted event in the log.
+    let store = dir.join("store");
+    let mut daemon = Daemon::start_logging(
+        &dir,
+        &tmp.path().join("log"),
+        &["--db", store.to_str().unwrap(), "--rescan", "3600"],
+        "htsr_daemon=trace,info",
+    );
+    daemon.wait_for("stored run=", 1, HANG);
+    for i in 0..20 {
+        std::fs::write(store.join(format!("junk-{i}")), b"written by someone").unwrap();
+        std::fs::write(dir.join("store.log"), format!("line {i}\n")).unwrap();
+        std::fs::remove_file(store.join(format!("junk-{i}"))).unwrap();
+    }
+    // Events arrive in order: once this later checkpoint is stored, every event above was handled.
+    write_checkpoint(&run, &step_name(2), &Spec::seed(2));
+    daemon.wait_for("stored run=", 2, HANG);
+    let (status, log) = daemon.terminate(HANG);
+    assert!(status.success(), "{log}");
+    let marks: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("a change marks its part of the tree"))
+        .collect();
+    assert!(
+        marks.iter().any(|l| l.contains("step-000002")),
+        "the sentinel checkpoint's events were seen: {log}"
+    );
+    let from_store: Vec<&&str> = marks
+        .iter()
+        .filter(|l| l.contains(store.to_str().unwrap()))
+        .collect();
+    assert!(
+        from_store.is_empty(),
+        "writes under the store woke the daemon: {from_store:?}"
+    );
+}
+
+/// One version of an in-place rewritten file: three 512x512 layers whose contents depend on `version`.
+fn version_bytes(version: u64) -> Vec<u8> {
+    layers_bytes(
+        &[
+            ("a.weight", 512, 512, 7000 + version * 3),
+            ("b.weight", 512, 512, 7001 + version * 3),
+            ("c.weight", 512, 512, 7002 + version * 3),
+        ],
+        &[("htsr.step", version.to_string())],
+    )
+}
+
+/// Truncates `path` and writes `bytes` into it in place, as `torch.save` or tch's `VarStore::save` do.
+fn rewrite_in_place(path: &Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    for chunk in bytes.chunks(1 << 16) {
+        f.write_all(chunk).unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn a_file_rewritten_in_place_is_never_stored_torn_and_its_last_version_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("watched");
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let reference = tmp.path().join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    // What each version's layers must look like, from the same engine reading an untouched copy.
+    let versions = 10u64;
+    let mut expected: BTreeMap<u64, BTreeMap<String, f64>> = BTreeMap::new();
+    for v in 0..versions {
+        let copy = reference.join(format!("v{v}.safetensors"));
+        std::fs::write(&copy, version_bytes(v)).unwrap();
+        let a = analyze_checkpoint(&copy, &AnalyzeOptions::default()).unwrap();
+        expected.insert(
+            v,
+            a.layers
+                .iter()
+                .map(|l| {
+                    let m = l.report.metrics.as_ref().unwrap();
+                    (l.report.name.clone(), m.lambda_max)
+                })
+                .collect(),
+        );
+    }
+    let latest = run.join("latest.safetensors");
+    rewrite_in_place(&latest, &version_bytes(0));
+    let mut daemon =
+        Daemon::start_logging(&dir, &tmp.path().join("log"), &[], "htsr_daemon=debug,info");
+    for v in 0..versions {
+        if v > 0 {
+            // The daemon is reading version v-1 now: truncate and rewrite under it.
+            rewrite_in_place(&latest, &version_bytes(v));
+        }
+        let needle = format!(" step={v} path=");
+        daemon.wait_for(&needle, 1, HANG);
+    }
+    daemon.wait_for(&format!("stored run=run step={}", versions - 1), 1, HANG);
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon died: {}",
+        daemon.log_text()
+    );
+    let (status, log) = daemon.terminate(HANG);
+    assert!(status.success(), "{log}");
+    let store = open_store(&dir);
+    let records = store.checkpoints("run").unwrap();
+    let stored: BTreeSet<u64> = records.iter().map(|r| r.step).collect();
+    eprintln!(
+        "stored versions {stored:?}; torn reads dropped: {}",
+        log.matches("changed while it was read").count()
+    );
+    assert!(
+        stored.contains(&(versions - 1)),
+        "the last version is stored: {stored:?}"
+    );
+    for r in &records {
+        assert_eq!(r.status, CheckpointStatus::Complete, "{:?}", r.errors);
+        let want = &expected[&r.step];
+        let layers = store.layers_at("run", r.step).unwrap();
+        assert_eq!(layers.len(), 3);
+        for l in layers {
+            assert_eq!(l.status, LayerStatus::Success, "{:?}", l.reason);
+            // Any byte of another version would change lambda_max: the stored version is one whole version.
+            assert_eq!(
+                l.metrics.as_ref().unwrap().lambda_max,
+                want[&l.name],
+                "step {} layer {}",
+                r.step,
+                l.name
+            );
+        }
+    }
+}
+
+#[test]
+fn sigint_during_an_event_storm_stops_the_daemon_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let run = dir.join("run");
+    write_checkpoint(&run, &step_name(1), &Spec::seed(1));
+    let mut daemon = Daemon::start(&dir, &tmp.path().join("log"), &[]);
+    daemon.wait_for("stored run=", 1, HANG);
+    // The storm: files created, written, renamed and deleted as fast as the test can, without pause.
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let storm = {
+        let (stop, rounds, run) = (stop.clone(), rounds.clone(), run.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let tmp = run.join(format!(".storm-{i}.tmp"));
+                let fin = run.join(format!("storm-{}.safetensors", i % 50));
+                let _ = std::fs::write(&tmp, b"not a checkpoint yet");
+                let _ = std::fs::rename(&tmp, &fin);
+                if i % 3 == 0 {
+                    let _ = std::fs::remove_file(&fin);
+                }
+                i += 1;
+                rounds.store(i, Ordering::Relaxed);
+            }
+        })
+    };
+    while rounds.load(Ordering::Relaxed) < 20_000 {
+        std::thread::yield_now();
+    }
+    let (status, log) = daemon.stop_with(libc::SIGINT, HANG);
+    stop.store(true, Ordering::Relaxed);
+    storm.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("SIGINT: finishing up"), "{log}");
+}
+
+#[test]
+fn sigint_during_a_long_analysis_stores_nothing_half_done_and_the_next_start_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    // Six 1536x1536 layers: seconds of linear algebra on any machine, so the signal lands mid-analysis.
+    let layers: Vec<(String, usize, usize, u64)> = (0..6)
+        .map(|i| (format!("l{i}.weight"), 1536, 1536, 900 + i))
+        .collect();
+    let refs: Vec<(&str, usize, usize, u64)> = layers
+        .iter()
+        .map(|(n, r, c, s)| (n.as_str(), *r, *c, *s))
+        .collect();
+    write_atomic(
+        &run.join(step_name(1)),
+        &layers_bytes(&refs, &[("htsr.step", "1".into())]),
+    );
+    let mut daemon =
+        Daemon::start_logging(&dir, &tmp.path().join("log"), &[], "htsr_daemon=debug,info");
+    daemon.wait_for(" step=1 path=", 1, HANG);
+    let (status, log) = daemon.stop_with(libc::SIGINT, HANG);
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!log.contains("stored run="), "{log}");
+    {
+        let store = open_store(&dir);
+        assert!(
+            store.checkpoints("run").unwrap().is_empty(),
+            "a half-analyzed checkpoint was stored"
+        );
+    }
+    let out = watch_once(&dir, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = open_store(&dir);
+    assert_eq!(store.layers_at("run", 1).unwrap().len(), 6);
+}
+
+/// A tmpfs mounted for the test (CI runs as root), unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs and needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_store_keeps_its_past_retries_and_stores_the_rest_once_space_is_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("watched");
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let disk = tmp.path().join("disk");
+    let fs = Tmpfs::mount(&disk, "2m");
+    // Forty small layers per checkpoint: each stored checkpoint takes a good part of the 2 MB.
+    let total = 30u64;
+    for step in 1..=total {
+        let names: Vec<String> = (0..40).map(|i| format!("l{i}.weight")).collect();
+        let layers: Vec<(&str, usize, usize, u64)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), 32, 16, step * 100 + i as u64))
+            .collect();
+        write_atomic(
+            &run.join(step_name(step)),
+            &layers_bytes(&layers, &[("htsr.step", step.to_string())]),
+        );
+    }
+    let db = disk.join("store");
+    let mut daemon = Daemon::start(
+        &dir,
+        &tmp.path().join("log"),
+        &["--db", db.to_str().unwrap()],
+    );
+    daemon.wait_for("cannot store results", 1, HANG);
+    let stored_before = daemon.log_text().matches("stored run=").count();
+    fs.resize("64m");
+    daemon.wait_for("stored run=", total as usize, HANG);
+    let (status, log) = daemon.terminate(HANG);
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        log.matches("cannot store results").count(),
+        1,
+        "one warning per cause: {log}"
+    );
+    assert!(log.contains("stored after a retry"), "{log}");
+    assert!(stored_before >= 1, "{log}");
+    let (store, outcome) = htsr_storage::Store::open(&db).unwrap();
+    assert_eq!(outcome, htsr_storage::OpenOutcome::Opened);
+    let steps = store.steps("run").unwrap();
+    assert_eq!(steps, (1..=total).collect::<Vec<_>>());
+    for s in steps {
+        assert_eq!(store.layers_at("run", s).unwrap().len(), 40, "step {s}");
+    }
+    let names: Vec<String> = std::fs::read_dir(&disk)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["store"], "nothing was moved aside");
+}
+
+#[test]
+fn reading_commands_on_a_store_a_daemon_holds_say_so_and_move_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let run = dir.join("run");
+    write_checkpoint(&run, &step_name(1), &Spec::seed(1));
+    let out = watch_once(&dir, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A daemon on the existing store: as soon as it says it is watching, it holds the store.
+    let mut daemon = Daemon::start(&dir, &tmp.path().join("log"), &[]);
+    daemon.wait_for("watching ", 1, HANG);
+    let db = dir.join(".htsr");
+    for args in [
+        vec!["export", "--format", "csv", "--db"],
+        vec!["db", "stats", "--db"],
+    ] {
+        let out = Command::new(BIN).args(&args).arg(&db).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("in use by a running htsr-watch daemon"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("no store"), "{err}");
+    }
+    let siblings: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("corrupt"))
+        .collect();
+    assert!(siblings.is_empty(), "{siblings:?}");
+    // The daemon's store still works.
+    write_checkpoint(&run, &step_name(2), &Spec::seed(2));
+    daemon.wait_for("stored run=", 1, HANG);
+    let (status, log) = daemon.terminate(HANG);
+    assert!(status.success(), "{log}");
+    let store = open_store(&dir);
+    assert_eq!(store.steps("run").unwrap(), vec![1, 2]);
+}

@@ -14,6 +14,7 @@
 //!   return it from their next call); later checkpoints are attempted as usual.
 
 mod metadata;
+pub mod spectra;
 mod write;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use metadata::{checkpoint_metadata, StepInfo};
 pub use safetensors::Dtype;
+pub use spectra::{content_hash, spectra_job, LayerSpectrum};
 pub use write::{prune_checkpoints, write_atomically};
 
 /// Default number of snapshots that may be pending (queued or being written) at once.

@@ -4,6 +4,8 @@ Every 2-D tensor becomes an nn.Linear and every 4-D tensor an nn.Conv2d holding 
 WeightWatcher sees the same matrices htsr reads. Prints WW's details as CSV to the file given with --out.
 """
 import argparse
+import json
+import os
 import sys
 
 import torch
@@ -11,8 +13,20 @@ import weightwatcher as ww
 from safetensors.torch import load_file
 
 
+def load_tensors(path):
+    """A safetensors file, or a Hugging Face sharded checkpoint folder (model.safetensors.index.json)."""
+    if os.path.isdir(path):
+        with open(os.path.join(path, "model.safetensors.index.json")) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+        tensors = {}
+        for name in files:
+            tensors.update(load_file(os.path.join(path, name)))
+        return tensors
+    return load_file(path)
+
+
 def model_from(path):
-    tensors = load_file(path)
+    tensors = load_tensors(path)
     model = torch.nn.Module()
     for name, t in tensors.items():
         t = t.to(torch.float32)

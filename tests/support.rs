@@ -69,6 +69,17 @@ pub fn checkpoint_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Trains the minimal example with the hook into `dir/run`.
 pub fn train_mlp(dir: &Path, run: &str, steps: u64, every: u64) -> Output {
+    train_mlp_with(dir, run, steps, every, &[])
+}
+
+/// [`train_mlp`] with extra environment for the hook (`HTSR_MODE`, `RANK`, `WORLD_SIZE`, ...).
+pub fn train_mlp_with(
+    dir: &Path,
+    run: &str,
+    steps: u64,
+    every: u64,
+    env: &[(&str, &str)],
+) -> Output {
     let data = workspace_root().join(".data/mnist1d");
     assert!(
         data.join("info.json").is_file(),
@@ -88,7 +99,13 @@ pub fn train_mlp(dir: &Path, run: &str, steps: u64, every: u64) -> Output {
                 &every.to_string(),
             ])
             .arg("--data")
-            .arg(data),
+            .arg(data)
+            .env_remove("HTSR_MODE")
+            .env_remove("RANK")
+            .env_remove("WORLD_SIZE")
+            .env_remove("SLURM_PROCID")
+            .env_remove("SLURM_NTASKS")
+            .envs(env.iter().copied()),
     )
 }
 

@@ -174,6 +174,7 @@ pub fn checkpoint_record(run: &str, step: u64, layers: &[LayerReport]) -> Checkp
         errors: Vec::new(),
         layer_count: layers.len(),
         phase_counts,
+        source: Default::default(),
     }
 }
 

@@ -103,6 +103,7 @@ fn status_code(s: LayerStatus) -> u8 {
         LayerStatus::Success => 0,
         LayerStatus::Failed => 1,
         LayerStatus::Skipped => 2,
+        LayerStatus::Missing => 3,
     }
 }
 
@@ -110,6 +111,7 @@ fn status_of_code(c: u8) -> LayerStatus {
     match c {
         0 => LayerStatus::Success,
         1 => LayerStatus::Failed,
+        3 => LayerStatus::Missing,
         _ => LayerStatus::Skipped,
     }
 }

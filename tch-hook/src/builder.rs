@@ -11,7 +11,9 @@ use htsr_contracts::naming::{env, keys};
 use htsr_writer::{CheckpointWriter, WhenBehind, DEFAULT_QUEUE};
 
 use crate::error::HookError;
-use crate::hook::{HookStats, HtsrHook};
+use crate::hook::{HookStats, HtsrHook, Mode};
+use crate::spectra::SpectraPrecision;
+use htsr_engine::analyze::AnalyzeOptions;
 
 /// Default output directory when neither the builder nor `HTSR_DIR` names one.
 pub const DEFAULT_DIR: &str = "htsr-runs";
@@ -36,6 +38,10 @@ pub struct HookBuilder {
     pub(crate) queue: usize,
     pub(crate) when_behind: WhenBehind,
     pub(crate) env_error: Option<String>,
+    pub(crate) mode: Mode,
+    pub(crate) rank: Option<(usize, usize)>,
+    pub(crate) precision: SpectraPrecision,
+    pub(crate) spectra_on_device: bool,
 }
 
 impl fmt::Debug for HookBuilder {
@@ -52,6 +58,9 @@ impl fmt::Debug for HookBuilder {
             .field("metadata", &self.metadata)
             .field("queue", &self.queue)
             .field("when_behind", &self.when_behind)
+            .field("mode", &self.mode)
+            .field("rank", &self.rank)
+            .field("precision", &self.precision)
             .finish()
     }
 }
@@ -71,6 +80,10 @@ impl Default for HookBuilder {
             queue: DEFAULT_QUEUE,
             when_behind: WhenBehind::Wait,
             env_error: None,
+            mode: Mode::Weights,
+            rank: None,
+            precision: SpectraPrecision::F64,
+            spectra_on_device: false,
         }
     }
 }
@@ -100,7 +113,47 @@ impl HookBuilder {
                 }
             }
         }
+        if let Ok(mode) = std::env::var(env::MODE) {
+            match mode.trim() {
+                "" => {}
+                "weights" => b.mode = Mode::Weights,
+                "spectra" => b.mode = Mode::Spectra,
+                "both" => b.mode = Mode::Both,
+                other => {
+                    b.env_error = Some(format!(
+                        "{}={other:?}: expected weights, spectra or both",
+                        env::MODE
+                    ))
+                }
+            }
+        }
         b
+    }
+
+    /// What a checkpoint holds: the weights (default), their spectra computed in this process, or both.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// This process's rank among `world` (default: from `RANK`/`WORLD_SIZE` or `SLURM_PROCID`/`SLURM_NTASKS`,
+    /// else a single process). Rank 0 writes the weights; each rank writes the spectra of its share of layers.
+    pub fn rank(mut self, rank: usize, world: usize) -> Self {
+        self.rank = Some((rank, world));
+        self
+    }
+
+    /// The precision of the Gram matrix on the device in spectra mode (default f64).
+    pub fn spectra_precision(mut self, precision: SpectraPrecision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Compute CPU tensors' spectra with libtorch on the training thread, as for accelerator tensors, instead of
+    /// with htsr-engine on the writer thread (default false).
+    pub fn spectra_on_device(mut self, yes: bool) -> Self {
+        self.spectra_on_device = yes;
+        self
     }
 
     /// The output directory; checkpoints go to `dir/run/`.
@@ -167,6 +220,14 @@ impl HookBuilder {
         if let Some(e) = self.env_error {
             return Err(HookError::Config(e));
         }
+        let rank = match self.rank {
+            Some((r, w)) if w == 0 || r >= w => {
+                return Err(HookError::Config(format!("rank {r} is not a rank of {w}")))
+            }
+            Some(rw) => rw,
+            None => env::rank_from(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                .map_err(HookError::Config)?,
+        };
         let run = match self.run {
             Some(r) => r,
             None => format!(
@@ -215,6 +276,12 @@ impl HookBuilder {
             writer,
             last_checkpoint: None,
             stats: HookStats::default(),
+            mode: self.mode,
+            rank,
+            precision: self.precision,
+            spectra_on_device: self.spectra_on_device,
+            limits: AnalyzeOptions::default(),
+            assignment: None,
         })
     }
 }

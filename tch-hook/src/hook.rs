@@ -7,15 +7,31 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use htsr_contracts::naming::checkpoint_file_name;
+use htsr_contracts::spectra::{assign_layers, spectra_file_name, spectrum_cost};
+use htsr_engine::analyze::AnalyzeOptions;
 use htsr_writer::{
-    checkpoint_metadata, CheckpointWriter, Dtype, FileJob, Reservation, StepInfo, TensorSnapshot,
-    WriterControl,
+    checkpoint_metadata, spectra_job, CheckpointWriter, Dtype, FileJob, LayerSpectrum, Reservation,
+    StepInfo, TensorSnapshot, WriterControl,
 };
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
 use crate::builder::{HookBuilder, NameFilter};
 use crate::error::HookError;
+use crate::spectra::{self, SpectraPrecision};
+
+/// What the hook writes at a checkpoint step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The weights (`step-N.safetensors`), for `htsr-watch` to analyze (the default).
+    #[default]
+    Weights,
+    /// Only the eigenvalues, computed in the training process on each tensor's device
+    /// (`step-N.esd.safetensors`, or one file per rank).
+    Spectra,
+    /// Both.
+    Both,
+}
 
 /// What one call of [`HtsrHook::step`] (or its variants) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +69,16 @@ pub struct HtsrHook {
     pub(crate) writer: CheckpointWriter,
     pub(crate) last_checkpoint: Option<u64>,
     pub(crate) stats: HookStats,
+    pub(crate) mode: Mode,
+    /// This process's rank and the number of ranks (0, 1 without a distributed launcher).
+    pub(crate) rank: (usize, usize),
+    pub(crate) precision: SpectraPrecision,
+    /// Compute CPU tensors' spectra with libtorch on the training thread too (as on an accelerator).
+    pub(crate) spectra_on_device: bool,
+    /// The size limits of the analysis (layers outside them get no spectrum).
+    pub(crate) limits: AnalyzeOptions,
+    /// Layers to ranks, computed once from the model's shapes (every rank computes the same).
+    pub(crate) assignment: Option<BTreeMap<String, usize>>,
 }
 
 impl fmt::Debug for HtsrHook {
@@ -172,47 +198,161 @@ impl HtsrHook {
         vs: &VarStore,
         info: StepInfo,
     ) -> Result<StepOutcome, HookError> {
-        // A queue slot is reserved before copying, so at most `queue` snapshots are alive at once.
-        let waited = match self.writer.reserve()? {
-            Reservation::Skipped => {
-                self.stats.skipped += 1;
-                tracing::warn!(step, run = %self.run, "htsr hook: writer behind, checkpoint skipped");
-                return Ok(StepOutcome::Skipped);
-            }
-            Reservation::Reserved => None,
-            Reservation::Waited(d) => Some(d),
-        };
         let wall_time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64();
-        let tensors = match self.snapshot(vs) {
+        let metadata = checkpoint_metadata(step, &self.run, wall_time, info, &self.metadata);
+        // Replicated weights are the same on every rank: rank 0 writes them; every rank writes its share of spectra.
+        let weights = self.mode != Mode::Spectra && self.rank.0 == 0;
+        let spectra = self.mode != Mode::Weights;
+        let mut outcome = StepOutcome::NotDue;
+        if weights {
+            outcome = self.write_weights(step, vs, metadata.clone())?;
+        }
+        if spectra {
+            let o = self.write_spectra(step, vs, metadata)?;
+            outcome = match (outcome, o) {
+                (StepOutcome::NotDue, o) => o,
+                (StepOutcome::Waited(a), StepOutcome::Waited(b)) => StepOutcome::Waited(a + b),
+                (StepOutcome::Queued, o @ StepOutcome::Waited(_)) => o,
+                (first, _) => first,
+            };
+        }
+        if outcome != StepOutcome::Skipped && outcome != StepOutcome::NotDue {
+            self.last_checkpoint = Some(step);
+        }
+        match outcome {
+            StepOutcome::Waited(d) => {
+                self.stats.waited += 1;
+                tracing::info!(step, run = %self.run, waited_ms = d.as_secs_f64() * 1e3,
+                    "htsr hook: writer behind, training waited for a queue slot");
+            }
+            StepOutcome::Queued => {
+                self.stats.queued += 1;
+                tracing::debug!(step, run = %self.run, "htsr hook: checkpoint queued");
+            }
+            StepOutcome::Skipped => {
+                self.stats.skipped += 1;
+                tracing::warn!(step, run = %self.run, "htsr hook: writer behind, checkpoint skipped");
+            }
+            StepOutcome::NotDue => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Takes a queue slot: None when the writer is behind and the hook skips.
+    fn reserve(&self) -> Result<Option<StepOutcome>, HookError> {
+        Ok(match self.writer.reserve()? {
+            Reservation::Skipped => None,
+            Reservation::Reserved => Some(StepOutcome::Queued),
+            Reservation::Waited(d) => Some(StepOutcome::Waited(d)),
+        })
+    }
+
+    fn write_weights(
+        &mut self,
+        step: u64,
+        vs: &VarStore,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Result<StepOutcome, HookError> {
+        let Some(outcome) = self.reserve()? else {
+            return Ok(StepOutcome::Skipped);
+        };
+        let tensors = match self.snapshot(&self.selected_variables(vs)) {
             Ok(t) => t,
             Err(e) => {
                 self.writer.release();
                 return Err(e);
             }
         };
-        let metadata = checkpoint_metadata(step, &self.run, wall_time, info, &self.metadata);
         self.writer.submit(FileJob {
             file_name: checkpoint_file_name(step),
             metadata,
             tensors,
         })?;
-        self.last_checkpoint = Some(step);
-        match waited {
-            Some(d) => {
-                self.stats.waited += 1;
-                tracing::info!(step, run = %self.run, waited_ms = d.as_secs_f64() * 1e3,
-                    "htsr hook: writer behind, training waited for a queue slot");
-                Ok(StepOutcome::Waited(d))
-            }
-            None => {
-                self.stats.queued += 1;
-                tracing::debug!(step, run = %self.run, "htsr hook: checkpoint queued");
-                Ok(StepOutcome::Queued)
+        Ok(outcome)
+    }
+
+    /// The spectra of this rank's share of the layers: computed on the device for accelerator tensors (now), from
+    /// a snapshot on the writer thread for CPU tensors.
+    fn write_spectra(
+        &mut self,
+        step: u64,
+        vs: &VarStore,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Result<StepOutcome, HookError> {
+        let vars = self.selected_variables(vs);
+        let (rank, world) = self.rank;
+        let limits = self.limits.clone();
+        let assignment = self
+            .assignment
+            .get_or_insert_with(|| {
+                let costs: Vec<(String, f64)> = vars
+                    .iter()
+                    .map(|(name, t)| {
+                        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+                        let cost = spectra::plan_for(&shape, &limits)
+                            .map_or(0.0, |p| spectrum_cost(p.n(), p.m(), p.slices));
+                        (name.clone(), cost)
+                    })
+                    .collect();
+                assign_layers(&costs, world)
+            })
+            .clone();
+        let mine: Vec<(String, Tensor)> = vars
+            .into_iter()
+            .filter(|(name, _)| assignment.get(name).is_none_or(|&r| r == rank))
+            .collect();
+        let Some(outcome) = self.reserve()? else {
+            return Ok(StepOutcome::Skipped);
+        };
+        let mut done: Vec<LayerSpectrum> = Vec::new();
+        let mut on_cpu: Vec<(String, Tensor)> = Vec::new();
+        for (name, t) in mine {
+            let Some(dtype) = dtype_of(t.kind()) else {
+                let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+                let reason = format!("dtype {:?} has no safetensors equivalent", t.kind());
+                done.push(spectra::skipped(&name, &shape, "", reason));
+                continue;
+            };
+            if t.device() != tch::Device::Cpu || self.spectra_on_device {
+                match spectra::on_device(&name, &t, dtype, &limits, self.precision) {
+                    Ok(layer) => done.push(layer),
+                    Err(e) => {
+                        self.writer.release();
+                        return Err(HookError::Snapshot {
+                            name,
+                            message: format!("computing its spectrum on {:?}: {e}", t.device()),
+                        });
+                    }
+                }
+            } else {
+                on_cpu.push((name, t));
             }
         }
+        let rank_of = (world > 1).then_some((rank, world));
+        if on_cpu.is_empty() {
+            done.sort_by(|a, b| a.tensor.cmp(&b.tensor));
+            self.writer
+                .submit(spectra_job(step, rank_of, done, &assignment, metadata))?;
+            return Ok(outcome);
+        }
+        let snapshots = match self.snapshot(&on_cpu) {
+            Ok(s) => s,
+            Err(e) => {
+                self.writer.release();
+                return Err(e);
+            }
+        };
+        let build = move || {
+            done.extend(snapshots.iter().map(|s| spectra::from_snapshot(s, &limits)));
+            done.sort_by(|a, b| a.tensor.cmp(&b.tensor));
+            Ok(spectra_job(step, rank_of, done, &assignment, metadata))
+        };
+        self.writer
+            .submit_deferred(spectra_file_name(step, rank_of), Box::new(build))?;
+        Ok(outcome)
     }
 
     /// The variables a checkpoint holds: at least `min_dims` dimensions, trainable unless configured otherwise,
@@ -231,13 +371,13 @@ impl HtsrHook {
         vars
     }
 
-    /// Copies the selected variables to CPU bytes, into buffers the writer recycled.
-    fn snapshot(&self, vs: &VarStore) -> Result<Vec<TensorSnapshot>, HookError> {
-        let vars = self.selected_variables(vs);
+    /// Copies `vars` to CPU bytes, into buffers the writer recycled.
+    fn snapshot(&self, vars: &[(String, Tensor)]) -> Result<Vec<TensorSnapshot>, HookError> {
         let mut buffers = self.writer.recycled_buffers();
         buffers.reverse();
         let mut out = Vec::with_capacity(vars.len());
         for (name, t) in vars {
+            let name = name.clone();
             let kind = t.kind();
             let Some(dtype) = dtype_of(kind) else {
                 tracing::warn!(

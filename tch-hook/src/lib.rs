@@ -29,16 +29,24 @@
 //!   [`HtsrHook::finish`]); training can go on, later checkpoints are attempted as usual.
 //! - Dropping the hook flushes the queue (waits for pending writes).
 //!
-//! The modules: [`builder`] (options and the environment), [`hook`] (steps and snapshots), [`error`]. The file
-//! writing itself, with no libtorch in it, is the `htsr-writer` crate.
+//! Spectra mode ([`Mode::Spectra`], `HTSR_MODE=spectra`) writes `step-N.esd.safetensors` instead: each layer's
+//! eigenvalues, computed in the training process on the tensor's own device, split over the ranks of a distributed
+//! run (`RANK`/`WORLD_SIZE`, `SLURM_PROCID`/`SLURM_NTASKS`) by cost. The ranks must hold the whole model (data
+//! parallel): sharded weights (FSDP, tensor parallel) are not supported.
+//!
+//! The modules: [`builder`] (options and the environment), [`hook`] (steps and snapshots), [`spectra`] (spectra
+//! on the device or from a snapshot), [`error`]. The file writing itself, with no libtorch in it, is the
+//! `htsr-writer` crate.
 
 pub mod builder;
 pub mod error;
 pub mod hook;
+pub mod spectra;
 
 pub use builder::{HookBuilder, DEFAULT_DIR, DEFAULT_EVERY};
 pub use error::HookError;
-pub use hook::{HookStats, HtsrHook, StepOutcome};
+pub use hook::{HookStats, HtsrHook, Mode, StepOutcome};
 pub use htsr_contracts::naming::checkpoint_file_name;
 pub use htsr_contracts::naming::env::{DIR as ENV_DIR, EVERY as ENV_EVERY, RUN as ENV_RUN};
 pub use htsr_writer::{StepInfo, WhenBehind, DEFAULT_QUEUE};
+pub use spectra::SpectraPrecision;

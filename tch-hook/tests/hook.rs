@@ -260,8 +260,12 @@ fn a_write_failure_mid_training_is_returned_by_the_next_call_and_leaves_no_final
     fs::write(&dir, b"in the way").unwrap();
     let mut errors = Vec::new();
     for step in 3..8u64 {
-        // Each call takes its snapshot whatever happened before; the failure surfaces at the flush.
-        assert_eq!(hook.step(step, &m.vs).unwrap(), StepOutcome::Queued);
+        // Each call takes its snapshot whatever happened before. Its failure surfaces at the flush, or already in
+        // the call if the writer failed before the call returned: either way, exactly once.
+        match hook.step(step, &m.vs) {
+            Ok(outcome) => assert_eq!(outcome, StepOutcome::Queued),
+            Err(e) => errors.push(e),
+        }
         m.train_step();
         hook.flush().map_err(|e| errors.push(e)).ok();
     }
@@ -270,10 +274,11 @@ fn a_write_failure_mid_training_is_returned_by_the_next_call_and_leaves_no_final
         5,
         "one error per failed checkpoint: {errors:?}"
     );
-    for e in &errors {
+    for (e, step) in errors.iter().zip(3u64..) {
         let HookError::Write { path, message } = e else {
             panic!("unexpected error {e:?}")
         };
+        assert_eq!(path, &dir.join(name(step)));
         assert!(path.starts_with(&dir), "{}", path.display());
         assert!(!message.is_empty());
         assert!(e.to_string().contains("writing checkpoint"), "{e}");

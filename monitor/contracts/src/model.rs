@@ -142,6 +142,9 @@ pub enum LayerStatus {
     Failed,
     /// Deliberately not analyzed (1-D, integer dtype, size limits); `reason` says why.
     Skipped,
+    /// Expected but never received: its spectrum was owed by a rank whose spectra file had not arrived when the
+    /// daemon gave up waiting; `reason` says which rank.
+    Missing,
 }
 
 impl LayerStatus {
@@ -150,8 +153,21 @@ impl LayerStatus {
             LayerStatus::Success => "success",
             LayerStatus::Failed => "failed",
             LayerStatus::Skipped => "skipped",
+            LayerStatus::Missing => "missing",
         }
     }
+}
+
+/// What a checkpoint's layers were computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum CheckpointSource {
+    /// A weight checkpoint: htsr computed the spectra.
+    #[default]
+    Weights,
+    /// Spectra files: the training process computed the eigenvalues (`ranks` files expected, `missing` of them
+    /// absent when the daemon gave up waiting).
+    Spectra { ranks: usize, missing: Vec<usize> },
 }
 
 /// The power-law fit of the ESD tail (WeightWatcher's default `WWFit`, Clauset et al. 2009).
@@ -444,4 +460,7 @@ pub struct CheckpointRecord {
     pub layer_count: usize,
     /// Layers per phase, indexed like [`Phase::ALL`].
     pub phase_counts: PhaseCounts,
+    /// Weights or spectra files (absent in records stored before htsr read spectra files: weights).
+    #[serde(default)]
+    pub source: CheckpointSource,
 }

@@ -46,6 +46,55 @@ pub mod env {
     pub const EVERY: &str = "HTSR_EVERY";
     /// The run name (the subdirectory of the output directory).
     pub const RUN: &str = "HTSR_RUN";
+    /// What a checkpoint holds: `weights`, `spectra` or `both`.
+    pub const MODE: &str = "HTSR_MODE";
+    /// The launcher's rank and world size (torchrun), read in this order before Slurm's.
+    pub const RANK: &str = "RANK";
+    pub const WORLD_SIZE: &str = "WORLD_SIZE";
+    pub const SLURM_PROCID: &str = "SLURM_PROCID";
+    pub const SLURM_NTASKS: &str = "SLURM_NTASKS";
+
+    /// This process's (rank, world size) from a distributed launcher's environment (torchrun's `RANK` /
+    /// `WORLD_SIZE`, else Slurm's `SLURM_PROCID` / `SLURM_NTASKS`); (0, 1) without one; Err for values that are not
+    /// a rank of a world.
+    pub fn rank_from(get: impl Fn(&str) -> Option<String>) -> Result<(usize, usize), String> {
+        for (r, w) in [(RANK, WORLD_SIZE), (SLURM_PROCID, SLURM_NTASKS)] {
+            let (Some(rank), Some(world)) = (get(r), get(w)) else {
+                continue;
+            };
+            let parse = |name: &str, v: &str| {
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("{name}={v:?} is not a whole number"))
+            };
+            let (rank, world) = (parse(r, &rank)?, parse(w, &world)?);
+            if world == 0 || rank >= world {
+                return Err(format!("{r}={rank} is not a rank of {w}={world}"));
+            }
+            return Ok((rank, world));
+        }
+        Ok((0, 1))
+    }
+}
+
+/// The writers' output directory when neither the caller nor [`env::DIR`] names one.
+pub const DEFAULT_DIR: &str = "htsr-runs";
+/// The writers' checkpoint interval in steps when neither the caller nor [`env::EVERY`] sets one.
+pub const DEFAULT_EVERY: u64 = 100;
+
+/// The run name a writer uses when neither the caller nor [`env::RUN`] names one: `run-<unix seconds>`.
+pub fn default_run_name(unix_seconds: u64) -> String {
+    format!("run-{unix_seconds}")
+}
+
+/// Checks that `run` can name a run directory under the output directory: one non-empty path component.
+pub fn check_run_name(run: &str) -> Result<(), String> {
+    if run.is_empty() || run == "." || run == ".." || run.contains(['/', '\\']) {
+        return Err(format!(
+            "run name {run:?} must be one non-empty path component"
+        ));
+    }
+    Ok(())
 }
 
 /// Zero-padding of the step in file names: nine digits sort correctly up to a billion steps.
@@ -128,6 +177,15 @@ mod tests {
     }
 
     #[test]
+    fn run_names_are_one_path_component() {
+        assert_eq!(default_run_name(17), "run-17");
+        assert!(check_run_name(&default_run_name(17)).is_ok());
+        for bad in ["", ".", "..", "a/b", "a\\b"] {
+            assert!(check_run_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn temporary_names_are_never_read() {
         let tmp = temporary_file_name(&checkpoint_file_name(7), 42);
         assert!(is_ignored_name(&tmp), "{tmp}");
@@ -151,6 +209,29 @@ mod tests {
         assert!(!is_checkpoint_name("a.safetensors.tmp"));
         assert!(!is_checkpoint_name("a.safetensors.partial"));
         assert!(!is_checkpoint_name("a.bin"));
+    }
+
+    #[test]
+    fn ranks_come_from_torchrun_then_slurm() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(env::rank_from(env(&[])), Ok((0, 1)));
+        assert_eq!(
+            env::rank_from(env(&[("RANK", "1"), ("WORLD_SIZE", "2")])),
+            Ok((1, 2))
+        );
+        assert_eq!(
+            env::rank_from(env(&[("SLURM_PROCID", "3"), ("SLURM_NTASKS", "4")])),
+            Ok((3, 4))
+        );
+        assert!(env::rank_from(env(&[("RANK", "2"), ("WORLD_SIZE", "2")])).is_err());
+        assert!(env::rank_from(env(&[("RANK", "x"), ("WORLD_SIZE", "2")])).is_err());
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub struct SpectrumMeta {
     pub rf: usize,
     /// WeightWatcher's `sv_min` (the largest of the per-slice smallest singular values) and `rank_loss` (summed over
     /// slices), which need the per-slice spectra that pooling loses.
+    #[serde(with = "crate::floats::f64_json")]
     pub sv_min: f64,
     pub rank_loss: usize,
     /// The precision the Gram matrix was accumulated in on the device: `f64`, or `f32` where the device's f64 is
@@ -64,9 +65,14 @@ pub struct SpectrumMeta {
     /// reuse; empty when the writer did not hash.
     #[serde(default)]
     pub hash: String,
-    /// Why no eigenvalues were computed (a 1-D tensor, a size limit, NaN weights); the tensor is then absent.
+    /// Why no eigenvalues were computed for a layer that is deliberately not analyzed (not a matrix, a size
+    /// limit); the tensor is then absent.
     #[serde(default)]
     pub skipped: Option<String>,
+    /// Why no eigenvalues could be computed for a layer that should have had them (NaN or infinite weights); the
+    /// tensor is then absent.
+    #[serde(default)]
+    pub failed: Option<String>,
 }
 
 /// The file name of the spectra of `step`, for rank `rank` of `world` (None or a world of one: a single file).
@@ -75,6 +81,12 @@ pub fn spectra_file_name(step: u64, rank: Option<(usize, usize)>) -> String {
         Some((r, w)) if w > 1 => format!("step-{step:09}.rank-{r}-of-{w}{SPECTRA_EXTENSION}"),
         _ => format!("step-{step:09}{SPECTRA_EXTENSION}"),
     }
+}
+
+/// The name of rank `rank` of `world`'s file in the group whose shared name is `merged` (see [`merged_name`]).
+pub fn rank_file_name(merged: &str, rank: usize, world: usize) -> String {
+    let stem = merged.strip_suffix(SPECTRA_EXTENSION).unwrap_or(merged);
+    format!("{stem}.rank-{rank}-of-{world}{SPECTRA_EXTENSION}")
 }
 
 /// True for a spectra file name (final or not: combine with [`crate::naming::is_checkpoint_name`]).
@@ -146,6 +158,7 @@ mod tests {
         assert_eq!(n, "step-000000007.rank-1-of-4.esd.safetensors");
         assert_eq!(rank_of_name(&n), Some((1, 4)));
         assert_eq!(merged_name(&n), "step-000000007.esd.safetensors");
+        assert_eq!(rank_file_name(&merged_name(&n), 1, 4), n);
         assert!(is_spectra_name(&n));
         assert_eq!(
             rank_of_name("step-000000007.rank-4-of-4.esd.safetensors"),

@@ -27,7 +27,7 @@ use htsr_engine::analyze::AnalyzeOptions;
 use crate::frozen::FrozenMemo;
 use crate::identity::{look, Look, Validity};
 use crate::progress::Progress;
-use crate::queue::{Job, WorkQueue};
+use crate::queue::{Job, RankParts, WorkQueue};
 use crate::readiness::{ReadinessConfig, Tracker, Verdict};
 use crate::scan::{Candidate, Layout, Scope};
 use crate::shutdown::Shutdown;
@@ -106,6 +106,16 @@ enum Msg {
     Wake,
 }
 
+/// The path a group of rank files stands for: the name they share (`step-N.esd.safetensors`) in their directory.
+fn group_path(candidate: &Candidate) -> PathBuf {
+    let name = candidate
+        .path
+        .file_name()
+        .map(|n| htsr_contracts::spectra::merged_name(&n.to_string_lossy()))
+        .unwrap_or_default();
+    candidate.path.with_file_name(name)
+}
+
 /// Longest sleep with nothing due (only in `--once` mode, where there is no rescan; messages wake it earlier).
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
 /// Messages handled per turn of the loop before it does its own work again.
@@ -136,6 +146,17 @@ struct Daemon {
     retries: HashMap<PathBuf, Retry>,
     /// Store failures already warned about, by kind, until a write succeeds again: one warning per cause.
     warned_causes: HashSet<ErrorKind>,
+    /// Rank files of multi-rank spectra runs waiting for the rest of their step, by the name they share.
+    groups: HashMap<PathBuf, RankGroup>,
+}
+
+/// The rank files of one step seen so far.
+struct RankGroup {
+    /// The first rank file's candidate (its run, its directory).
+    first: Candidate,
+    world: usize,
+    /// When the first file was ready: the group gives up waiting for the others `give_up` later.
+    since: Instant,
 }
 
 /// A store write waiting for its next attempt.
@@ -215,6 +236,7 @@ pub fn run(
         warned: HashSet::new(),
         retries: HashMap::new(),
         warned_causes: HashSet::new(),
+        groups: HashMap::new(),
     };
     let _watcher = if daemon.cfg.once {
         None
@@ -242,11 +264,13 @@ pub fn run(
         }
         daemon.scan_dirty(now);
         daemon.look_due(Instant::now());
+        daemon.groups_due(Instant::now());
         daemon.retry_due(Instant::now());
         daemon.dispatch(&pool);
         daemon.report_status();
         if daemon.cfg.once
             && daemon.tracker.is_idle()
+            && daemon.groups.is_empty()
             && daemon.queue.is_empty()
             && daemon.in_flight.is_empty()
         {
@@ -261,6 +285,9 @@ pub fn run(
         }
         if let Some(due) = daemon.retries.values().map(|r| r.due).min() {
             wake = wake.min(due);
+        }
+        if let Some(since) = daemon.groups.values().map(|g| g.since).min() {
+            wake = wake.min(since + daemon.cfg.readiness.give_up);
         }
         if !daemon.cfg.once {
             wake = wake.min(next_rescan);
@@ -435,13 +462,17 @@ impl Daemon {
         for candidate in self.tracker.due(now) {
             let result = look(&candidate.path, candidate.sharded);
             if let Ok(l) = &result {
-                if self.already_stored(&candidate, l) {
+                // A rank file is stored only as part of its group: the group's identity is checked when it forms.
+                if candidate.rank.is_none() && self.already_stored(&candidate, l) {
                     continue;
                 }
             }
             match self.tracker.observe(&candidate.path, result, now) {
                 Verdict::Wait => {}
-                Verdict::Ready(candidate, look) => self.make_job(candidate, look),
+                Verdict::Ready(candidate, _) if candidate.rank.is_some() => {
+                    self.rank_file_ready(candidate, now)
+                }
+                Verdict::Ready(candidate, look) => self.make_job(candidate, look, None),
                 Verdict::Broken(candidate, look, reason) => {
                     self.store_broken(&candidate, &look, reason, Default::default())
                 }
@@ -534,7 +565,130 @@ impl Daemon {
         step
     }
 
-    fn make_job(&mut self, candidate: Candidate, look: Look) {
+    /// A rank file is complete: look at its siblings (the other ranks' files of the same step); once all are
+    /// complete the group becomes one job. Looking at the siblings directly (rather than waiting for each to be
+    /// ready on its own) also re-forms a group when one file of an already stored step is rewritten.
+    fn rank_file_ready(&mut self, candidate: Candidate, now: Instant) {
+        let Some((_, world)) = candidate.rank else {
+            return;
+        };
+        let key = group_path(&candidate);
+        let group = self.groups.entry(key.clone()).or_insert_with(|| RankGroup {
+            first: candidate.clone(),
+            world,
+            since: now,
+        });
+        if group.world != world {
+            tracing::warn!(path = %candidate.path.display(), "rank files of one step disagree on the number of ranks");
+        }
+        if let Some(parts) = self.complete_parts(&key) {
+            if parts.missing().is_empty() {
+                self.make_group_job(key, parts);
+            }
+        }
+    }
+
+    /// The rank files of group `key` that are complete now.
+    fn complete_parts(&self, key: &Path) -> Option<RankParts> {
+        let group = self.groups.get(key)?;
+        let merged = key.file_name()?.to_string_lossy().into_owned();
+        let mut files = Vec::new();
+        for rank in 0..group.world {
+            let path = key.with_file_name(htsr_contracts::spectra::rank_file_name(
+                &merged,
+                rank,
+                group.world,
+            ));
+            if let Ok(l) = look(&path, false) {
+                if matches!(l.validity, Validity::Complete { .. }) {
+                    files.push((rank, path));
+                }
+            }
+        }
+        Some(RankParts {
+            world: group.world,
+            files,
+        })
+    }
+
+    /// Groups still incomplete after the give-up time become jobs with the files that arrived: their missing
+    /// layers are stored as missing, never dropped silently.
+    fn groups_due(&mut self, now: Instant) {
+        let give_up = self.cfg.readiness.give_up;
+        let due: Vec<PathBuf> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.since + give_up <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            match self.complete_parts(&key) {
+                Some(parts) if !parts.files.is_empty() => {
+                    tracing::warn!(
+                        "{}: ranks {:?} of {} did not write their spectra within {} s; storing the step without \
+                         their layers (listed as missing)",
+                        key.display(),
+                        parts.missing(),
+                        parts.world,
+                        give_up.as_secs()
+                    );
+                    self.make_group_job(key, parts);
+                }
+                _ => {
+                    self.groups.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// One job for the rank files `parts` of group `key`: its identity combines the files' identities, so a later
+    /// change (a missing rank arriving) is a new version of the same checkpoint.
+    fn make_group_job(&mut self, key: PathBuf, parts: RankParts) {
+        let Some(group) = self.groups.remove(&key) else {
+            return;
+        };
+        let mut hasher = blake3::Hasher::new();
+        let (mut size, mut mtime) = (0u64, 0i128);
+        let mut metadata = std::collections::BTreeMap::new();
+        for (rank, path) in &parts.files {
+            let Ok(l) = look(path, false) else {
+                // Gone meanwhile: the next scan forms the group again.
+                return;
+            };
+            let Validity::Complete { header_hash } = &l.validity else {
+                return;
+            };
+            size += l.size;
+            mtime = mtime.max(l.mtime_ns);
+            hasher.update(&(*rank as u64).to_le_bytes());
+            hasher.update(header_hash.as_bytes());
+            for (k, v) in l.metadata {
+                metadata.entry(k).or_insert(v);
+            }
+        }
+        hasher.update(&(parts.world as u64).to_le_bytes());
+        let candidate = Candidate {
+            rel: self.layout.rel(&key),
+            path: key,
+            dir_run: group.first.dir_run.clone(),
+            sharded: false,
+            rank: None,
+        };
+        let look = Look {
+            size,
+            mtime_ns: mtime,
+            validity: Validity::Complete {
+                header_hash: hasher.finalize().to_hex().to_string(),
+            },
+            metadata,
+        };
+        if self.already_stored(&candidate, &look) {
+            return;
+        }
+        self.make_job(candidate, look, Some(parts));
+    }
+
+    fn make_job(&mut self, candidate: Candidate, look: Look, parts: Option<RankParts>) {
         if self.retries.remove(&candidate.path).is_some() {
             tracing::debug!(path = %candidate.path.display(), "a new version supersedes results waiting to be stored");
         }
@@ -554,6 +708,7 @@ impl Daemon {
             run,
             step,
             metadata,
+            parts,
         });
     }
 
@@ -577,6 +732,7 @@ impl Daemon {
                 run,
                 step,
                 metadata,
+                parts: None,
             };
             self.schedule_retry(job, Box::new(write), e, Some(reason), 0, 0);
         }

@@ -17,6 +17,26 @@ pub struct Job {
     pub run: String,
     pub step: u64,
     pub metadata: BTreeMap<String, String>,
+    /// For the rank files of one step of a multi-rank run: the files present (by rank) and the world size; the
+    /// candidate then stands for the group (its path is the name the rank files share, which no file has).
+    pub parts: Option<RankParts>,
+}
+
+/// The rank files that make one checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankParts {
+    pub world: usize,
+    /// (rank, path) of the files present, by rank.
+    pub files: Vec<(usize, PathBuf)>,
+}
+
+impl RankParts {
+    /// The ranks whose files are absent.
+    pub fn missing(&self) -> Vec<usize> {
+        (0..self.world)
+            .filter(|r| !self.files.iter().any(|(f, _)| f == r))
+            .collect()
+    }
 }
 
 type Key = (String, u64, PathBuf);
@@ -70,6 +90,7 @@ mod tests {
                 rel: path.to_string(),
                 dir_run: run.to_string(),
                 sharded: false,
+                rank: None,
             },
             identity: FileIdentity {
                 path: path.to_string(),
@@ -80,6 +101,7 @@ mod tests {
             run: run.to_string(),
             step,
             metadata: BTreeMap::new(),
+            parts: None,
         }
     }
 

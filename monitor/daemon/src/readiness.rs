@@ -252,6 +252,7 @@ mod tests {
             rel: name.to_string(),
             dir_run: "r".to_string(),
             sharded: false,
+            rank: None,
         }
     }
 

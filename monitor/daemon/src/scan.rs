@@ -20,6 +20,8 @@ pub struct Candidate {
     pub dir_run: String,
     /// True for a sharded checkpoint (a directory).
     pub sharded: bool,
+    /// For a spectra file of one rank of a multi-rank run: (rank, world size). Its rank files are one checkpoint.
+    pub rank: Option<(usize, usize)>,
 }
 
 /// A part of the tree to look at again after an event.
@@ -173,11 +175,16 @@ impl Layout {
     }
 
     fn candidate(&self, path: &Path, dir_run: String, sharded: bool) -> Candidate {
+        let rank = (!sharded)
+            .then(|| path.file_name().and_then(|n| n.to_str()))
+            .flatten()
+            .and_then(htsr_contracts::spectra::rank_of_name);
         Candidate {
             path: path.to_path_buf(),
             rel: self.rel(path),
             dir_run,
             sharded,
+            rank,
         }
     }
 

@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use htsr_contracts::{CheckpointRecord, CheckpointStatus, FileIdentity, LayerReport, LayerStatus};
+use htsr_contracts::{
+    CheckpointRecord, CheckpointSource, CheckpointStatus, FileIdentity, LayerReport, LayerStatus,
+};
 use htsr_storage::Store;
 
 use htsr_contracts::phase_counts;
-use htsr_engine::analyze::{analyze_tensor, layer_name, wanted, AnalyzeOptions};
+use htsr_engine::analyze::{analyze_tensors, layer_name, wanted, AnalyzeOptions};
 use htsr_engine::checkpoint::{Checkpoint, CheckpointError};
+use htsr_engine::spectra::{analyze_spectra, is_spectra};
 
 use crate::frozen::FrozenMemo;
 use crate::queue::Job;
@@ -135,6 +138,7 @@ pub fn failed_record(
         errors: vec![reason.to_string()],
         layer_count: 0,
         phase_counts: [0; htsr_contracts::Phase::COUNT],
+        source: Default::default(),
     };
     PendingWrite {
         record,
@@ -164,6 +168,10 @@ fn read_failed(job: Job, e: CheckpointError) -> Outcome {
 pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     let started = Instant::now();
     let path = job.candidate.path.clone();
+    if let Some(parts) = job.parts.clone() {
+        let paths = parts.files.iter().map(|(_, p)| p.clone()).collect();
+        return process_spectra(ctx, job, paths, Some(parts.world), parts.missing());
+    }
     let checkpoint = match Checkpoint::open(&path) {
         Ok(c) => c,
         Err(e @ (CheckpointError::Invalid { .. } | CheckpointError::Index { .. })) => {
@@ -173,6 +181,10 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
         }
         Err(e) => return read_failed(job, e),
     };
+    if is_spectra(checkpoint.metadata()) {
+        drop(checkpoint);
+        return process_spectra(ctx, job, vec![path], None, Vec::new());
+    }
     // The files opened must be the version readiness saw (a rename or a rewrite may have come in between).
     let fp = checkpoint.fingerprint();
     if (fp.size, fp.mtime_ns, fp.hash.as_str())
@@ -188,16 +200,18 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     let previous = ctx
         .frozen
         .previous(&ctx.store, &job.run, job.step, &ctx.opts);
-    let mut reports: Vec<LayerReport> = Vec::new();
-    let mut raw: Vec<(String, Vec<f64>)> = Vec::new();
+    // First the frozen layers: a tensor whose bytes equal the previous checkpoint's reuses its report.
     let mut hashes = HashMap::new();
+    let mut slots: Vec<Option<(LayerReport, Option<Vec<f64>>)>> = Vec::new();
+    let mut to_analyze = Vec::new();
     let mut reused = 0;
     let mut buf = Vec::new();
-    for entry in checkpoint
+    let entries: Vec<_> = checkpoint
         .tensors()
         .iter()
         .filter(|t| wanted(&ctx.opts, &t.name))
-    {
+        .collect();
+    for (i, entry) in entries.iter().enumerate() {
         if ctx.cancel.load(Ordering::SeqCst) {
             return Outcome::Cancelled { job };
         }
@@ -219,24 +233,40 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
                     .flatten()?;
                 Some((p.step, report))
             });
-        if let Some((step, mut report)) = frozen {
-            if let Ok(Some(evals)) = ctx.store.raw_eigenvalues(&job.run, step, name) {
-                raw.push((report.name.clone(), evals));
+        match frozen {
+            Some((step, mut report)) => {
+                let evals = ctx
+                    .store
+                    .raw_eigenvalues(&job.run, step, name)
+                    .ok()
+                    .flatten();
+                report.reused_from_step = Some(step);
+                report.seconds = layer_started.elapsed().as_secs_f64();
+                slots.push(Some((report, evals)));
+                reused += 1;
             }
-            report.reused_from_step = Some(step);
-            report.seconds = layer_started.elapsed().as_secs_f64();
-            reports.push(report);
-            reused += 1;
-            continue;
+            None => {
+                slots.push(None);
+                to_analyze.push((i, *entry));
+            }
         }
-        let analysis = match analyze_tensor(&checkpoint, entry, &ctx.opts) {
-            Ok(a) => a,
-            Err(e) => return read_failed(job, e),
-        };
-        if let Some(evals) = analysis.eigenvalues {
-            raw.push((analysis.report.name.clone(), evals));
+    }
+    // Then the others, scheduled so that every core works (narrow layers in parallel, wide ones in turn).
+    let fresh: Vec<_> = to_analyze.iter().map(|(_, e)| *e).collect();
+    let analyses = match analyze_tensors(&checkpoint, &fresh, &ctx.opts) {
+        Ok(a) => a,
+        Err(e) => return read_failed(job, e),
+    };
+    for ((i, _), a) in to_analyze.iter().zip(analyses) {
+        slots[*i] = Some((a.report, a.eigenvalues));
+    }
+    let mut reports: Vec<LayerReport> = Vec::with_capacity(slots.len());
+    let mut raw: Vec<(String, Vec<f64>)> = Vec::new();
+    for (report, evals) in slots.into_iter().flatten() {
+        if let Some(evals) = evals {
+            raw.push((report.name.clone(), evals));
         }
-        reports.push(analysis.report);
+        reports.push(report);
     }
     // Bytes read from a file that changed meanwhile may be torn: such a read is dropped, never stored.
     if let Err(e) = checkpoint.check_unchanged() {
@@ -259,6 +289,7 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
         errors: Vec::new(),
         layer_count: reports.len(),
         phase_counts: counts,
+        source: Default::default(),
     };
     let write = PendingWrite {
         record,
@@ -277,6 +308,85 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
             .filter(|r| r.status == LayerStatus::Failed)
             .count(),
         reused,
+        seconds,
+        phase_counts: counts,
+        job,
+    }
+}
+
+/// A checkpoint of spectra files (one file, or the rank files of one step): the eigenvalues are in the files, so
+/// only the fits run here. Layers owed by `missing` ranks are stored as missing.
+fn process_spectra(
+    ctx: &WorkerContext,
+    job: Job,
+    paths: Vec<std::path::PathBuf>,
+    world: Option<usize>,
+    missing: Vec<usize>,
+) -> Outcome {
+    let started = Instant::now();
+    let analysis = match analyze_spectra(&paths, &ctx.opts, world) {
+        Ok(a) => a,
+        Err(CheckpointError::Invalid { path, reason }) => {
+            let reason = format!("{}: {reason}", path.display());
+            let write = failed_record(
+                &job.run,
+                job.step,
+                job.identity.clone(),
+                job.metadata.clone(),
+                &reason,
+            );
+            return match write.write(&ctx.store) {
+                Ok(()) => Outcome::StoredFailed { job, reason },
+                Err(e) => store_error(job, write, e),
+            };
+        }
+        Err(e) => return read_failed(job, e),
+    };
+    if ctx.cancel.load(Ordering::SeqCst) {
+        return Outcome::Cancelled { job };
+    }
+    let mut reports = Vec::with_capacity(analysis.layers.len());
+    let mut raw = Vec::new();
+    for layer in analysis.layers {
+        if let Some(evals) = layer.eigenvalues {
+            raw.push((layer.report.name.clone(), evals));
+        }
+        reports.push(layer.report);
+    }
+    let counts = phase_counts(&reports);
+    let seconds = started.elapsed().as_secs_f64();
+    let record = CheckpointRecord {
+        run: job.run.clone(),
+        step: job.step,
+        identity: job.identity.clone(),
+        metadata: job.metadata.clone(),
+        analyzed_at: unix_now(),
+        analysis_seconds: seconds,
+        status: CheckpointStatus::Complete,
+        errors: Vec::new(),
+        layer_count: reports.len(),
+        phase_counts: counts,
+        source: CheckpointSource::Spectra {
+            ranks: world.unwrap_or(1),
+            missing,
+        },
+    };
+    let write = PendingWrite {
+        record,
+        reports,
+        raw,
+    };
+    if let Err(e) = write.write(&ctx.store) {
+        return store_error(job, write, e);
+    }
+    Outcome::Stored {
+        layers: write.reports.len(),
+        failed_layers: write
+            .reports
+            .iter()
+            .filter(|r| matches!(r.status, LayerStatus::Failed | LayerStatus::Missing))
+            .count(),
+        reused: 0,
         seconds,
         phase_counts: counts,
         job,

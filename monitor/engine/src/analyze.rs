@@ -78,19 +78,22 @@ pub fn layer_name(tensor: &str) -> &str {
     tensor.strip_suffix(".weight").unwrap_or(tensor)
 }
 
-/// Opens and analyzes a whole checkpoint (file or sharded directory).
+/// Opens and analyzes a whole checkpoint: a weight file, a sharded directory, or a spectra file.
 pub fn analyze_checkpoint(
     path: &Path,
     opts: &AnalyzeOptions,
 ) -> Result<CheckpointAnalysis, CheckpointError> {
     let started = Instant::now();
     let checkpoint = Checkpoint::open(path)?;
-    let layers = checkpoint
+    if crate::spectra::is_spectra(checkpoint.metadata()) {
+        return crate::spectra::analyze_spectra(&[path.to_path_buf()], opts, None);
+    }
+    let entries: Vec<&TensorEntry> = checkpoint
         .tensors()
         .iter()
         .filter(|t| wanted(opts, &t.name))
-        .map(|t| analyze_tensor(&checkpoint, t, opts))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
+    let layers = analyze_tensors(&checkpoint, &entries, opts)?;
     checkpoint.check_unchanged()?;
     Ok(CheckpointAnalysis {
         path: path.to_path_buf(),
@@ -109,6 +112,41 @@ pub fn wanted(opts: &AnalyzeOptions, tensor: &str) -> bool {
 
 fn base_report(tensor: &str, shape: &[usize], dtype: String) -> LayerReport {
     LayerReport::unanalyzed(layer_name(tensor), tensor, shape, &dtype)
+}
+
+/// Layers whose smaller side M is below this are analyzed several at once (each on one core: their Gram products
+/// and eigensolvers are too small to use many cores well); wider ones one at a time, with every core.
+pub const PARALLEL_BELOW_M: usize = 512;
+
+/// Analyzes `entries` of an open checkpoint, scheduled so that every core works: the narrow layers in parallel,
+/// the wide ones one after another with all threads. Memory stays bounded by the widest layer's Gram matrix plus a
+/// block (the narrow ones in flight hold at most `threads` Gram matrices of M < [`PARALLEL_BELOW_M`]). Results come
+/// back in the order of `entries`.
+pub fn analyze_tensors(
+    checkpoint: &Checkpoint,
+    entries: &[&TensorEntry],
+    opts: &AnalyzeOptions,
+) -> Result<Vec<LayerAnalysis>, CheckpointError> {
+    use rayon::prelude::*;
+    let narrow = |e: &TensorEntry| {
+        MatrixPlan::for_shape(&e.shape).map_or(true, |p| p.m() < PARALLEL_BELOW_M)
+    };
+    let mut out: Vec<Option<LayerAnalysis>> = vec![None; entries.len()];
+    let small: Vec<(usize, LayerAnalysis)> = entries
+        .par_iter()
+        .enumerate()
+        .filter(|(_, e)| narrow(e))
+        .map(|(i, e)| analyze_tensor(checkpoint, e, opts).map(|a| (i, a)))
+        .collect::<Result<_, _>>()?;
+    for (i, a) in small {
+        out[i] = Some(a);
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if !narrow(e) {
+            out[i] = Some(analyze_tensor(checkpoint, e, opts)?);
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// Analyzes one tensor of an open checkpoint. Problems with the weights (a dtype htsr cannot read, NaN, a
@@ -143,6 +181,37 @@ pub fn analyze_tensor(
     analyze_planned(report, &plan, &source, opts, started)
 }
 
+/// The pooled spectrum of a tensor the caller holds as raw little-endian bytes (a training hook's snapshot), with
+/// the plan it was read through: exactly what [`analyze_tensor`] computes from the same tensor in a file. Err is
+/// the reason it has no spectrum (not a float dtype, not a layer, NaN or infinite weights), in words.
+pub fn tensor_spectrum(
+    dtype: safetensors::Dtype,
+    shape: &[usize],
+    bytes: &[u8],
+    method: spectrum::EigenMethod,
+) -> Result<(spectrum::eigen::PooledSpectrum, MatrixPlan), String> {
+    let element = ElementType::from_dtype(dtype).ok_or_else(|| {
+        format!("unsupported dtype {dtype:?} (htsr reads F32, F16, BF16 and F64)")
+    })?;
+    let plan = MatrixPlan::for_shape(shape)?;
+    let expected = shape.iter().product::<usize>() * element.size();
+    if bytes.len() != expected {
+        return Err(format!(
+            "{} bytes for shape {shape:?} of {dtype:?}, expected {expected}",
+            bytes.len()
+        ));
+    }
+    let source = TensorSource::from_bytes(bytes, element, &plan);
+    match spectrum::eigen::pooled_eigenvalues(&source, method) {
+        Ok(pooled) => Ok((pooled, plan)),
+        Err(SpectrumError::NonFinite(nf)) => Err(format!(
+            "weights contain {} NaN and {} infinite values",
+            nf.nan, nf.inf
+        )),
+        Err(SpectrumError::Read(e)) => Err(e.to_string()),
+    }
+}
+
 /// Analyzes a matrix the caller holds (library API), as a dense layer named `name`.
 pub fn analyze_matrix(
     name: &str,
@@ -166,7 +235,7 @@ pub fn analyze_matrix(
 }
 
 /// A report with status and reason, and no analysis.
-fn unanalyzed(
+pub(crate) fn unanalyzed(
     mut report: LayerReport,
     status: LayerStatus,
     reason: String,
@@ -182,7 +251,7 @@ fn unanalyzed(
 }
 
 /// The size filters, then the spectrum of `source` and everything read from it.
-fn analyze_planned<S: spectrum::SliceSource>(
+pub(crate) fn analyze_planned<S: spectrum::SliceSource>(
     mut report: LayerReport,
     plan: &MatrixPlan,
     source: &S,
@@ -190,7 +259,7 @@ fn analyze_planned<S: spectrum::SliceSource>(
     started: Instant,
 ) -> Result<LayerAnalysis, CheckpointError> {
     report.layer_type = plan.kind;
-    if let Err(reason) = check_size(plan, opts) {
+    if let Err(reason) = size_filter(plan, opts) {
         return Ok(unanalyzed(report, LayerStatus::Skipped, reason, started));
     }
     match spectrum::analyze_source(source, &opts.spectrum) {
@@ -206,7 +275,9 @@ fn analyze_planned<S: spectrum::SliceSource>(
     }
 }
 
-fn check_size(plan: &MatrixPlan, opts: &AnalyzeOptions) -> Result<(), String> {
+/// The size filters of WeightWatcher 0.7.7 (`min_evals`, `max_evals`, `max_N`): Err says why a layer of this plan
+/// is skipped.
+pub fn size_filter(plan: &MatrixPlan, opts: &AnalyzeOptions) -> Result<(), String> {
     let evals = plan.num_evals();
     if evals < opts.min_evals {
         return Err(format!(
@@ -231,7 +302,7 @@ fn check_size(plan: &MatrixPlan, opts: &AnalyzeOptions) -> Result<(), String> {
 }
 
 /// Fills a report from a spectrum analysis.
-fn finish(
+pub(crate) fn finish(
     mut report: LayerReport,
     analysis: SpectrumAnalysis,
     opts: &AnalyzeOptions,

@@ -65,6 +65,16 @@ pub struct FileJob {
     pub tensors: Vec<TensorSnapshot>,
 }
 
+/// A file whose contents are computed on the writer thread (a spectra file built from a CPU snapshot), so that the
+/// training thread pays only for the snapshot. `Err` is the reason no file could be built, in words.
+pub type BuildJob = Box<dyn FnOnce() -> Result<FileJob, String> + Send>;
+
+/// What the writer thread is handed.
+enum Job {
+    Ready(FileJob),
+    Deferred { file_name: String, build: BuildJob },
+}
+
 /// What the writer does when it falls behind and the queue of pending snapshots is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WhenBehind {
@@ -131,7 +141,7 @@ pub struct CheckpointWriter {
     queue: usize,
     when_behind: WhenBehind,
     shared: Arc<Shared>,
-    tx: Option<mpsc::Sender<FileJob>>,
+    tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -166,7 +176,7 @@ impl CheckpointWriter {
             released: Condvar::new(),
             waiters: AtomicU64::new(0),
         });
-        let (tx, rx) = mpsc::channel::<FileJob>();
+        let (tx, rx) = mpsc::channel::<Job>();
         let thread = {
             let shared = Arc::clone(&shared);
             let dir = dir.clone();
@@ -233,6 +243,16 @@ impl CheckpointWriter {
 
     /// Hands a snapshot to the writer thread; its slot is freed once it is written (or failed).
     pub fn submit(&self, job: FileJob) -> Result<(), WriteError> {
+        self.send(Job::Ready(job))
+    }
+
+    /// Hands the writer thread a file to build there (`file_name` names it in errors); its slot is freed once it
+    /// is written (or failed).
+    pub fn submit_deferred(&self, file_name: String, build: BuildJob) -> Result<(), WriteError> {
+        self.send(Job::Deferred { file_name, build })
+    }
+
+    fn send(&self, job: Job) -> Result<(), WriteError> {
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(job).is_ok());
         if !sent {
             self.release();
@@ -352,7 +372,7 @@ fn release_slot(shared: &Shared) {
     shared.freed.notify_all();
 }
 
-fn writer_loop(rx: mpsc::Receiver<FileJob>, shared: &Shared, dir: &Path, keep_last: Option<usize>) {
+fn writer_loop(rx: mpsc::Receiver<Job>, shared: &Shared, dir: &Path, keep_last: Option<usize>) {
     for job in rx {
         {
             let mut held = lock(&shared.held);
@@ -363,8 +383,17 @@ fn writer_loop(rx: mpsc::Receiver<FileJob>, shared: &Shared, dir: &Path, keep_la
                     .unwrap_or_else(|e| e.into_inner());
             }
         }
-        let final_path = dir.join(&job.file_name);
-        match write_atomically(dir, &job.file_name, &job.tensors, &job.metadata) {
+        let (job, final_path) = match job {
+            Job::Ready(job) => {
+                let path = dir.join(&job.file_name);
+                (Ok(job), path)
+            }
+            Job::Deferred { file_name, build } => (build(), dir.join(file_name)),
+        };
+        let written = job.and_then(|job| {
+            write_atomically(dir, &job.file_name, &job.tensors, &job.metadata).map(|()| job)
+        });
+        match written {
             Err(message) => {
                 tracing::error!(path = %final_path.display(), %message, "htsr: checkpoint write failed");
                 lock(&shared.errors).push(WriteError::Write {
@@ -374,19 +403,17 @@ fn writer_loop(rx: mpsc::Receiver<FileJob>, shared: &Shared, dir: &Path, keep_la
                 shared.has_error.store(true, Ordering::Release);
                 shared.failed.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(()) => {
+            Ok(job) => {
                 shared.written.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(path = %final_path.display(), "htsr: checkpoint written");
                 if let Some(k) = keep_last {
                     prune_checkpoints(dir, k);
                 }
-            }
-        }
-        let buffers: Vec<Vec<u8>> = job.tensors.into_iter().map(|s| s.data).collect();
-        {
-            let mut pool = lock(&shared.pool);
-            if pool.len() < 2 {
-                pool.push(buffers);
+                let buffers: Vec<Vec<u8>> = job.tensors.into_iter().map(|s| s.data).collect();
+                let mut pool = lock(&shared.pool);
+                if pool.len() < 2 {
+                    pool.push(buffers);
+                }
             }
         }
         release_slot(shared);

@@ -43,7 +43,7 @@ pub fn spectra_job(
             format!("{}{}", keys::LAYER_PREFIX, layer.tensor),
             serde_json::to_string(&layer.meta).expect("a SpectrumMeta serializes"),
         );
-        if layer.meta.skipped.is_some() {
+        if layer.meta.skipped.is_some() || layer.meta.failed.is_some() {
             continue;
         }
         tensors.push(TensorSnapshot {

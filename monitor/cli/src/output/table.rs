@@ -68,6 +68,7 @@ pub fn write_table(
             LayerStatus::Success => r.warning.as_str().to_string(),
             LayerStatus::Failed => format!("FAILED: {}", r.reason.as_deref().unwrap_or("")),
             LayerStatus::Skipped => format!("skipped: {}", r.reason.as_deref().unwrap_or("")),
+            LayerStatus::Missing => format!("MISSING: {}", r.reason.as_deref().unwrap_or("")),
         };
         let label = phase_label(r);
         let phase = match (colour, r.phase()) {

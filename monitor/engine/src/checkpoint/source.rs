@@ -16,10 +16,17 @@ use crate::spectrum::source::{NonFinite, SliceSource};
 /// Spans up to this many bytes are read in one call even when they hold more than the block needs.
 const ONE_READ_BYTES: usize = 4 << 20;
 
+/// Where a tensor's bytes are.
+enum Backing<'a> {
+    /// A tensor of an open checkpoint, read with positioned reads.
+    File(&'a Checkpoint, &'a TensorEntry),
+    /// A tensor the caller holds in memory (a training hook's snapshot).
+    Memory(&'a [u8]),
+}
+
 /// One tensor read through a [`MatrixPlan`].
 pub struct TensorSource<'a> {
-    checkpoint: &'a Checkpoint,
-    entry: &'a TensorEntry,
+    backing: Backing<'a>,
     element: ElementType,
     plan: &'a MatrixPlan,
     cancel: Option<&'a AtomicBool>,
@@ -36,11 +43,21 @@ impl<'a> TensorSource<'a> {
         cancel: Option<&'a AtomicBool>,
     ) -> Self {
         TensorSource {
-            checkpoint,
-            entry,
+            backing: Backing::File(checkpoint, entry),
             element,
             plan,
             cancel,
+            buffer: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A tensor held in memory: its little-endian bytes in `element`'s type, read through `plan`.
+    pub fn from_bytes(bytes: &'a [u8], element: ElementType, plan: &'a MatrixPlan) -> Self {
+        TensorSource {
+            backing: Backing::Memory(bytes),
+            element,
+            plan,
+            cancel: None,
             buffer: Mutex::new(Vec::new()),
         }
     }
@@ -54,8 +71,12 @@ impl<'a> TensorSource<'a> {
     ) -> Result<usize, CheckpointError> {
         let size = self.element.size();
         buf.resize((last - first + 1) * size, 0);
-        self.checkpoint
-            .read_bytes(self.entry, (first * size) as u64, buf)?;
+        match self.backing {
+            Backing::File(checkpoint, entry) => {
+                checkpoint.read_bytes(entry, (first * size) as u64, buf)?
+            }
+            Backing::Memory(bytes) => buf.copy_from_slice(&bytes[first * size..(last + 1) * size]),
+        }
         Ok(first)
     }
 }

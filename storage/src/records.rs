@@ -345,7 +345,7 @@ pub fn encode_raw(evals: &[f64]) -> Vec<u8> {
 }
 
 pub fn decode_raw(bytes: &[u8]) -> Result<Vec<f64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return Err(Error::Corrupt {
             tree: "raw_eigenvalues",
             detail: "length is not a multiple of 8".into(),

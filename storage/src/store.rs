@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sled::transaction::{ConflictableTransactionError, Transactional};
@@ -180,6 +181,9 @@ struct Shared {
     path: PathBuf,
     db: RwLock<Option<Arc<OpenDb>>>,
     writes: Mutex<WriteState>,
+    /// Set while `WriteState::reopen_before_next_write` is: reads then try the reopen too, so that a store that
+    /// ran out of space serves reads again as soon as there is room, without waiting for the next write.
+    reopen_pending: AtomicBool,
     /// htsr's own lock on the store (see [`crate::recovery`]); held as long as the store is open.
     _lock: Option<std::fs::File>,
 }
@@ -236,6 +240,7 @@ impl Store {
                     path: path.to_path_buf(),
                     db: RwLock::new(Some(Arc::new(open))),
                     writes: Mutex::new(WriteState::default()),
+                    reopen_pending: AtomicBool::new(false),
                     _lock: lock,
                 }),
             },
@@ -245,6 +250,15 @@ impl Store {
 
     /// The open database; [`Error::Unavailable`] while a reopen after an I/O error has not succeeded yet.
     pub(crate) fn open_db(&self) -> Result<Arc<OpenDb>> {
+        if self.shared.reopen_pending.load(Ordering::Acquire) {
+            // try_lock: a writer holding the lock (possibly this very thread, inside a write) reopens itself.
+            if let Ok(mut w) = self.shared.writes.try_lock() {
+                if let Some(kind) = w.reopen_before_next_write {
+                    // Still no room: the old handle answers what it can, and the next read tries again.
+                    let _ = self.reopen(&mut w, kind);
+                }
+            }
+        }
         self.shared
             .db
             .read()
@@ -289,8 +303,8 @@ impl Store {
 
     /// Drops the database and opens it again from disk, under the write lock. After an I/O error (a full disk)
     /// sled keeps failing until reopened; reopening re-reads exactly what was made durable. sled needs free space
-    /// to open, and the old handle still serves reads, so after running out of space it is kept until the
-    /// filesystem has room again.
+    /// to open, so after running out of space the old handle is kept (it answers the reads it can; sled may fail
+    /// others with the same error) until the filesystem has room again.
     fn reopen(&self, w: &mut WriteState, after: ErrorKind) -> Result<()> {
         if after == ErrorKind::OutOfSpace {
             let free = rustix::fs::statvfs(&self.shared.path)
@@ -311,6 +325,7 @@ impl Store {
         let (open, _) = check_version(db, &self.shared.path, true)?;
         *self.shared.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(open));
         w.reopen_before_next_write = None;
+        self.shared.reopen_pending.store(false, Ordering::Release);
         Ok(())
     }
 
@@ -354,6 +369,7 @@ impl Store {
         if let Err(e) = &result {
             if e.needs_reopen() {
                 w.reopen_before_next_write = Some(e.kind());
+                self.shared.reopen_pending.store(true, Ordering::Release);
             }
         }
         result

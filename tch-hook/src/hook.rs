@@ -140,7 +140,7 @@ impl HtsrHook {
     /// Whether step `step` is a checkpoint step.
     #[inline]
     pub fn is_due(&self, step: u64) -> bool {
-        self.every != 0 && step % self.every == 0 && self.last_checkpoint != Some(step)
+        self.every != 0 && step.is_multiple_of(self.every) && self.last_checkpoint != Some(step)
     }
 
     /// Call once per training step. Writes a checkpoint when `step` is a multiple of the interval.

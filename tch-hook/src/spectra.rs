@@ -8,12 +8,10 @@
 //! - A tensor on the CPU: the training thread takes the same snapshot as in weights mode and the writer thread
 //!   computes the spectrum from it with htsr-engine, so a step waits no longer than it does for a weight checkpoint.
 
-use htsr_contracts::spectra::SpectrumMeta;
 use htsr_contracts::LayerKind;
-use htsr_engine::analyze::{size_filter, AnalyzeOptions};
+use htsr_engine::analyze::AnalyzeOptions;
 use htsr_engine::checkpoint::MatrixPlan;
-use htsr_engine::spectrum::eigen::{zero_threshold, PooledSpectrum};
-use htsr_engine::spectrum::EigenMethod;
+use htsr_engine::layer_spectrum;
 use htsr_writer::{content_hash, Dtype, LayerSpectrum, TensorSnapshot};
 use tch::{Device, Kind, Tensor};
 
@@ -36,70 +34,7 @@ impl SpectraPrecision {
     }
 }
 
-/// What the layer's shape says before anything is computed: its plan, or why it has no spectrum.
-pub(crate) fn plan_for(shape: &[usize], opts: &AnalyzeOptions) -> Result<MatrixPlan, String> {
-    let plan = MatrixPlan::for_shape(shape)?;
-    size_filter(&plan, opts)?;
-    Ok(plan)
-}
-
-/// The metadata of a layer whose spectrum is `pooled`, computed through `plan`.
-fn meta(
-    shape: &[usize],
-    dtype: &str,
-    plan: &MatrixPlan,
-    pooled: &PooledSpectrum,
-    precision: &str,
-    hash: String,
-) -> SpectrumMeta {
-    SpectrumMeta {
-        shape: shape.to_vec(),
-        dtype: dtype.to_string(),
-        kind: plan.kind,
-        N: plan.n(),
-        M: plan.m(),
-        rf: plan.slices,
-        sv_min: pooled.sv_min,
-        rank_loss: pooled.rank_loss,
-        precision: precision.to_string(),
-        hash,
-        skipped: None,
-        failed: None,
-    }
-}
-
-/// A layer with no spectrum, and why: deliberately not analyzed (`failed` false) or unusable (NaN weights).
-pub(crate) fn no_spectrum(
-    tensor: &str,
-    shape: &[usize],
-    dtype: &str,
-    reason: String,
-    failed: bool,
-) -> LayerSpectrum {
-    let (skipped, failed) = if failed {
-        (None, Some(reason))
-    } else {
-        (Some(reason), None)
-    };
-    LayerSpectrum {
-        tensor: tensor.to_string(),
-        eigenvalues: Vec::new(),
-        meta: SpectrumMeta {
-            shape: shape.to_vec(),
-            dtype: dtype.to_string(),
-            kind: MatrixPlan::for_shape(shape).map_or(LayerKind::Other, |p| p.kind),
-            N: 0,
-            M: 0,
-            rf: 0,
-            sv_min: f64::NAN,
-            rank_loss: 0,
-            precision: String::new(),
-            hash: String::new(),
-            skipped,
-            failed,
-        },
-    }
-}
+pub(crate) use htsr_engine::layer_spectrum::{no_spectrum, plan_for};
 
 /// A layer deliberately not analyzed (not a matrix, a size limit), and why.
 pub(crate) fn skipped(tensor: &str, shape: &[usize], dtype: &str, reason: String) -> LayerSpectrum {
@@ -108,29 +43,8 @@ pub(crate) fn skipped(tensor: &str, shape: &[usize], dtype: &str, reason: String
 
 /// The spectrum of a CPU snapshot, computed by htsr-engine (on the writer thread).
 pub(crate) fn from_snapshot(snap: &TensorSnapshot, opts: &AnalyzeOptions) -> LayerSpectrum {
-    let dtype = format!("{:?}", snap.dtype);
-    let plan = match plan_for(&snap.shape, opts) {
-        Ok(plan) => plan,
-        Err(reason) => return skipped(&snap.name, &snap.shape, &dtype, reason),
-    };
-    match htsr_engine::analyze::tensor_spectrum(
-        snap.dtype,
-        &snap.shape,
-        &snap.data,
-        EigenMethod::Gram,
-    ) {
-        Ok((pooled, _)) => {
-            let hash = content_hash(snap.dtype, &snap.shape, [snap.data.as_slice()]);
-            let meta = meta(&snap.shape, &dtype, &plan, &pooled, "f64", hash);
-            LayerSpectrum {
-                tensor: snap.name.clone(),
-                eigenvalues: pooled.evals,
-                meta,
-            }
-        }
-        // The plan was fine: what is left is the weights themselves (NaN, infinities).
-        Err(reason) => no_spectrum(&snap.name, &snap.shape, &dtype, reason, true),
-    }
+    let hash = content_hash(snap.dtype, &snap.shape, [snap.data.as_slice()]);
+    layer_spectrum::from_bytes(&snap.name, snap.dtype, &snap.shape, &snap.data, opts, hash)
 }
 
 /// The slices of `w` (on its device) as one `[rf, rows, cols]` tensor, as `MatrixPlan` reads them.
@@ -189,36 +103,14 @@ pub(crate) fn on_device(
         .f_to_kind(Kind::Double)?
         .f_to_device(Device::Cpu)?
         .f_contiguous()?;
-    let m = plan.m();
-    let mut flat = vec![0f64; plan.slices * m];
-    evals.f_copy_data(&mut flat, plan.slices * m)?;
-    // Per slice, as htsr-engine's pooled_eigenvalues: sv_min is the largest per-slice smallest singular value,
-    // rank_loss counts eigenvalues under the Gram path's zero threshold.
-    let (mut sv_min, mut rank_loss) = (0.0f64, 0usize);
-    for slice in flat.chunks(m) {
-        let max = slice.iter().copied().fold(0.0, f64::max);
-        let min = slice.iter().copied().fold(f64::INFINITY, f64::min);
-        sv_min = sv_min.max(min.sqrt());
-        let zero = zero_threshold(max, plan.n(), EigenMethod::Gram);
-        rank_loss += slice.iter().filter(|&&l| l <= zero).count();
-    }
-    flat.sort_by(f64::total_cmp);
-    let pooled = PooledSpectrum {
-        evals: flat,
-        sv_min,
-        rank_loss,
-    };
-    let meta = meta(
+    let mut flat = vec![0f64; plan.num_evals()];
+    evals.f_copy_data(&mut flat, plan.num_evals())?;
+    Ok(layer_spectrum::from_slices(
+        name,
         &shape,
         &dtype_name,
-        &plan,
-        &pooled,
+        &flat,
         precision.name(),
-        String::new(),
-    );
-    Ok(LayerSpectrum {
-        tensor: name.to_string(),
-        eigenvalues: pooled.evals,
-        meta,
-    })
+        opts,
+    ))
 }

@@ -1,5 +1,5 @@
 //! `htsr-watch export --db PATH [--run R] --format csv|jsonl [-o FILE]`: every stored layer report as rows, with
-//! WeightWatcher's column names.
+//! WeightWatcher's column names; `--format tensorboard -o LOGDIR`: TensorBoard event files, one folder per run.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +13,8 @@ use crate::open_store::{open_existing, EXIT_USAGE};
 pub enum ExportFormat {
     Csv,
     Jsonl,
+    /// TensorBoard event files under `-o LOGDIR` (what is there already is not written again).
+    Tensorboard,
 }
 
 #[derive(Args, Debug)]
@@ -25,7 +27,7 @@ pub struct ExportArgs {
     pub run: Option<String>,
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Write here instead of stdout.
+    /// Write here instead of stdout (`--format tensorboard`: the LOGDIR, required).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
 }
@@ -41,6 +43,15 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     }
+    if args.format == ExportFormat::Tensorboard {
+        let Some(logdir) = &args.output else {
+            eprintln!(
+                "htsr-watch export: --format tensorboard writes a folder of event files: name it with -o LOGDIR"
+            );
+            return Ok(ExitCode::from(EXIT_USAGE));
+        };
+        return crate::exporters::export_tensorboard(&store, args.run.as_deref(), logdir);
+    }
     let out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
@@ -51,6 +62,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let rows = match args.format {
         ExportFormat::Csv => htsr_storage::export::write_csv(&store, run, out)?,
         ExportFormat::Jsonl => htsr_storage::export::write_jsonl(&store, run, out)?,
+        ExportFormat::Tensorboard => unreachable!("written above"),
     };
     if let Some(p) = &args.output {
         eprintln!("htsr-watch export: {rows} rows written to {}", p.display());

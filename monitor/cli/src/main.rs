@@ -4,9 +4,11 @@ mod analyze;
 mod browse;
 mod db;
 mod export;
+mod exporters;
 mod logging;
 mod open_store;
 mod output;
+mod report;
 mod watch;
 
 use std::process::ExitCode;
@@ -38,6 +40,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Store maintenance: `db stats`.
     Db(db::DbArgs),
+    /// Write a report to share: one self-contained HTML file, or the charts as SVG or PNG files.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Some(Command::Browse(args)) => browse::run(args),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Db(args)) => db::run(args),
+        Some(Command::Report(args)) => report::run(args),
         None => watch::run(cli.watch),
     };
     match result {

@@ -1,5 +1,6 @@
-//! `htsr-watch DIR [--db PATH] [--headless] [--once] [--poll[=SECONDS]] [--jobs N]`: the daemon, with the
-//! dashboard on the main thread when stdout is a terminal, else headless (log lines, progress bar).
+//! `htsr-watch DIR [--db PATH] [--headless] [--once] [--poll[=SECONDS]] [--jobs N] [--tensorboard LOGDIR]
+//! [--metrics ADDR [--metrics-allow-remote]]`: the daemon, with the dashboard on the main thread when stdout is a
+//! terminal, else headless (log lines, progress bar); the exporters subscribe to its live events (`exporters`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub struct WatchArgs {
     pub give_up: f64,
     #[command(flatten)]
     pub engine: crate::analyze::EngineArgs,
+    #[command(flatten)]
+    pub exporters: crate::exporters::ExporterArgs,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -99,6 +102,11 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     } else {
         logging::to_stderr(bar.clone());
     }
+    // Before the store opens: a metrics port in use is a usage error at start-up, not a surprise later.
+    let exporters = match args.exporters.prepare() {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
 
     let (store, outcome) = match Store::open(&store_dir) {
         Ok(v) => v,
@@ -127,6 +135,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = WatchConfig::new(dir.clone(), store_dir.clone());
     // The log (and its rotated files) changes with every line the daemon logs: never a reason to scan.
     cfg.ignore = logging::log_files(&log);
+    cfg.ignore.extend(exporters.ignored(&dir));
     cfg.once = args.once;
     cfg.poll = poll;
     cfg.rescan = rescan;
@@ -136,8 +145,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     cfg.analyze = args.engine.options();
     cfg.readiness.invalid_grace = cfg.readiness.invalid_grace.min(give_up);
 
+    let mut exporters = exporters.start(&store, shutdown.flag());
     if !dashboard {
-        let mut subscribers = Vec::new();
+        let mut subscribers = exporters.take_subscribers();
         let bar_thread = bar.map(|bar| {
             let (tx, rx) = std::sync::mpsc::channel();
             subscribers.push(tx);
@@ -148,6 +158,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         if let Some(t) = bar_thread {
             let _ = t.join();
         }
+        exporters.finish();
         return Ok(if args.once && !summary.all_ok() {
             ExitCode::from(1)
         } else {
@@ -163,7 +174,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let daemon = {
         let store = store.clone();
         let shutdown = shutdown.clone();
-        let progress = Progress::new(vec![tx], &dir);
+        let mut subscribers = exporters.take_subscribers();
+        subscribers.push(tx);
+        let progress = Progress::new(subscribers, &dir);
         std::thread::Builder::new()
             .name("htsr-daemon".into())
             .spawn(move || htsr_daemon::run(cfg, store, progress, shutdown))?
@@ -178,6 +191,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let summary = daemon
         .join()
         .map_err(|_| anyhow::anyhow!("the daemon thread panicked"))??;
+    exporters.finish();
     shown?;
     tracing::info!(
         "dashboard closed after {} checkpoints stored",

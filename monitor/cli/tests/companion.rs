@@ -321,7 +321,7 @@ fn sigint_during_an_event_storm_stops_the_daemon_cleanly() {
                 let fin = run.join(format!("storm-{}.safetensors", i % 50));
                 let _ = std::fs::write(&tmp, b"not a checkpoint yet");
                 let _ = std::fs::rename(&tmp, &fin);
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     let _ = std::fs::remove_file(&fin);
                 }
                 i += 1;

@@ -183,7 +183,8 @@ pub struct PowerLawFit {
     #[serde(rename = "D")]
     #[serde(with = "crate::floats::f64_json")]
     pub d: f64,
-    /// Standard error of alpha, (alpha - 1) / sqrt(num_pl_spikes).
+    /// Standard error of alpha, (alpha - 1) / sqrt(k), k the number of fitted values from xmin's index up (WW
+    /// `WWFit`; equals num_pl_spikes unless xmin is a repeated value).
     #[serde(with = "crate::floats::f64_json")]
     pub sigma: f64,
     /// Tail size: eigenvalues >= xmin.

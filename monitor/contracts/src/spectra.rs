@@ -19,6 +19,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::LayerKind;
 
+/// One layer of a spectra file as a writer holds it: the weight tensor's name, its pooled eigenvalues (ascending;
+/// empty when the layer has no spectrum) and what the file says about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerSpectrum {
+    pub tensor: String,
+    pub eigenvalues: Vec<f64>,
+    pub meta: SpectrumMeta,
+}
+
 /// `htsr.kind` of a spectra file.
 pub const KIND_SPECTRA: &str = "spectra";
 /// The version of this format.

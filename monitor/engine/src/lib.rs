@@ -5,6 +5,9 @@
 //! - [`spectrum`] turns matrices into eigenvalues, power-law and Marchenko-Pastur fits, metrics and a phase (pure
 //!   functions).
 //! - [`analyze`] ties them together: [`analyze_matrix`] for a matrix you hold, [`analyze_checkpoint`] for a file.
+//! - [`spectra`] analyzes spectra files: eigenvalues a training process computed itself (per rank);
+//!   [`layer_spectrum`] is the writing side, what such a process puts in them.
+//! - [`in_memory`] analyzes tensors held as bytes and eigenvalues computed elsewhere (the Python package).
 //!
 //! The algorithms, and which rule of the papers or of WeightWatcher each follows, are in `docs/ALGORITHMS.md`.
 //!
@@ -28,6 +31,9 @@
 
 pub mod analyze;
 pub mod checkpoint;
+pub mod in_memory;
+pub mod layer_spectrum;
+pub mod spectra;
 pub mod spectrum;
 #[cfg(feature = "test-support")]
 pub mod synthetic;

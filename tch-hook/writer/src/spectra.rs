@@ -3,18 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use htsr_contracts::spectra::{self, keys, SpectrumMeta};
+use htsr_contracts::spectra::{self, keys};
 
 use crate::{Dtype, FileJob, TensorSnapshot};
 
-/// One layer of a spectra file: the weight tensor's name, its pooled eigenvalues (ascending; empty when skipped)
-/// and what the file says about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LayerSpectrum {
-    pub tensor: String,
-    pub eigenvalues: Vec<f64>,
-    pub meta: SpectrumMeta,
-}
+pub use htsr_contracts::spectra::LayerSpectrum;
 
 /// The spectra file of one step (of one rank when `rank` is `Some((r, w))` with w > 1). `metadata` holds the
 /// checkpoint's `htsr.*` keys ([`crate::checkpoint_metadata`]); `assignment` maps every layer of the model to the
@@ -64,7 +57,7 @@ pub fn spectra_job(
     }
 }
 
-/// The content hash a spectra file records per layer ([`SpectrumMeta::hash`]): blake3 over the dtype's name, the
+/// The content hash a spectra file records per layer ([`htsr_contracts::spectra::SpectrumMeta::hash`]): blake3 over the dtype's name, the
 /// shape (u64 little-endian each) and the raw bytes, as htsr-engine hashes a weight tensor for frozen-layer reuse.
 pub fn content_hash<'a>(
     dtype: Dtype,

@@ -1,0 +1,577 @@
+//! A report of a store: what it shows is gathered once from the store into charts ([`Report::from_store`]), then
+//! written as one HTML page ([`Report::to_html`]) or as figure files ([`Report::figures`]).
+
+use htsr_contracts::naming::keys;
+use htsr_contracts::Phase;
+use htsr_storage::{PhaseGrid, RunSummary, Store, TrajectoryPoint};
+use regex::Regex;
+
+use crate::esd::EsdPanel;
+use crate::grid::{esd_grid_svg, grid_svg, Panel};
+use crate::line::{LineChart, Series};
+use crate::phase_map::phase_map_svg;
+use crate::style::{palette, phase_colour, Rgb};
+use crate::Error;
+
+/// What a report covers. The default reports every run, the ESDs at each run's first and last checkpoint, and
+/// every layer.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Runs to report, in this order (default: every run in the store, by name with numbers in numeric order:
+    /// bs-16 before bs-256).
+    pub runs: Vec<String>,
+    /// Checkpoints whose ESDs are drawn (default: each run's first and last). A step must exist in at least one
+    /// of the runs; runs without it say so.
+    pub steps: Vec<u64>,
+    /// Only layers whose name matches.
+    pub layers: Option<Regex>,
+    /// Most checkpoint columns of a phase map (evenly spaced, newest kept; default 240).
+    pub max_columns: Option<usize>,
+    /// The page title (default: "htsr report").
+    pub title: Option<String>,
+    /// Where the data came from, shown under the title (e.g. the store's path).
+    pub source: Option<String>,
+}
+
+/// The ESDs of one run at one checkpoint.
+#[derive(Debug, Clone)]
+pub struct EsdSet {
+    /// The checkpoint.
+    pub step: u64,
+    /// One panel per layer with a spectrum at that step, in layer order.
+    pub panels: Vec<EsdPanel>,
+    /// How many panels drew raw eigenvalues (the rest: the stored histogram).
+    pub raw: usize,
+    /// Layers with no spectrum at this step (skipped, failed), with the reason.
+    pub without_spectrum: Vec<(String, String)>,
+}
+
+/// Everything the report shows about one run.
+#[derive(Debug, Clone)]
+pub struct RunSection {
+    /// The run's name, checkpoints, last step, mean alpha and phase counts.
+    pub summary: RunSummary,
+    /// `htsr.batch_size` of the run's last checkpoint, when the writer recorded it.
+    pub batch_size: Option<f64>,
+    /// Layers x checkpoints, only the layers shown.
+    pub phase_grid: PhaseGrid,
+    /// One small chart per layer: alpha over steps, points coloured by phase.
+    pub alpha: Vec<LineChart>,
+    /// The ESD panels at each chosen step.
+    pub esd: Vec<EsdSet>,
+    /// Layers that matched but never had a fit or phase (biases, skipped tensors): listed, not drawn.
+    pub hidden_layers: Vec<String>,
+    /// Requested steps this run does not have.
+    pub missing_steps: Vec<u64>,
+}
+
+/// A report: its runs and the comparisons across them.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The page title.
+    pub title: String,
+    /// Where the data came from, under the title.
+    pub source: Option<String>,
+    /// The runs reported, in the order asked for (default: by name, numbers in numeric order).
+    pub runs: Vec<RunSection>,
+    /// One chart per layer present in two or more runs: its alpha over steps, one line per run.
+    pub overlays: Vec<LineChart>,
+    /// The last checkpoint's alpha against batch size, when two or more batch sizes were recorded.
+    pub sweep: Option<LineChart>,
+}
+
+/// A named SVG figure, the unit of `--format svg|png`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// A file stem: letters, digits, `.`, `_` and `-` only.
+    pub name: String,
+    /// The SVG document.
+    pub svg: String,
+}
+
+/// Default columns of a phase map.
+pub const DEFAULT_MAX_COLUMNS: usize = 240;
+/// Cell sizes (pixels) of the small multiples and panels, in the page and in the figure files.
+pub(crate) const ALPHA_CELL: (u32, u32) = (300, 210);
+pub(crate) const ESD_CELL: (u32, u32) = (380, 300);
+pub(crate) const OVERLAY_CELL: (u32, u32) = (380, 280);
+pub(crate) const SWEEP_SIZE: (u32, u32) = (620, 380);
+const LINE: Rgb = Rgb(0xb0, 0xb0, 0xb0);
+
+/// A layer's name and its (step, alpha) points.
+type LayerSeries = (String, Vec<(f64, f64)>);
+
+fn has_data(t: &[TrajectoryPoint]) -> bool {
+    t.iter().any(|p| p.alpha.is_some() || p.phase.is_some())
+}
+
+/// Alpha over steps for one layer: a grey line through every fitted checkpoint, each point in its phase's colour,
+/// and dashed lines at WeightWatcher's alpha = 2 and 6 when they fall in range.
+pub fn alpha_chart(layer: &str, trajectory: &[TrajectoryPoint]) -> LineChart {
+    let pts: Vec<(f64, f64)> = trajectory
+        .iter()
+        .filter_map(|p| Some((p.step as f64, p.alpha?)))
+        .collect();
+    let last = trajectory
+        .iter()
+        .rev()
+        .find(|p| p.alpha.is_some() || p.phase.is_some());
+    let subtitle = match last {
+        Some(p) => format!(
+            "last: α {} · {}",
+            p.alpha.map_or("-".into(), |a| format!("{a:.2}")),
+            p.phase.map_or("no phase", Phase::as_str)
+        ),
+        None => "no fit".into(),
+    };
+    let mut chart = LineChart::new(layer)
+        .labels("step", "α")
+        .subtitle(subtitle, last.and_then(|p| p.phase).map(phase_colour))
+        .series(Series::line("α", pts).colour(LINE).without_legend())
+        .reference_line(2.0, "α = 2")
+        .reference_line(6.0, "α = 6")
+        .without_legend();
+    for phase in Phase::ALL {
+        let of_phase: Vec<(f64, f64)> = trajectory
+            .iter()
+            .filter(|p| p.phase == Some(phase))
+            .filter_map(|p| Some((p.step as f64, p.alpha?)))
+            .collect();
+        if !of_phase.is_empty() {
+            chart =
+                chart.series(Series::points(phase.as_str(), of_phase).colour(phase_colour(phase)));
+        }
+    }
+    chart
+}
+
+fn batch_size(store: &Store, run: &str, step: u64) -> Result<Option<f64>, Error> {
+    Ok(store
+        .checkpoint(run, step)?
+        .and_then(|c| {
+            c.metadata
+                .get(keys::BATCH_SIZE)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .filter(|b| b.is_finite() && *b > 0.0))
+}
+
+impl Report {
+    /// Reads what `options` asks for from `store` and draws every chart. Errors: a run or step that does not
+    /// exist ([`Error::Usage`], naming what does), an empty store, or a store that cannot be read.
+    pub fn from_store(store: &Store, options: &ReportOptions) -> Result<Report, Error> {
+        let mut all = store.runs()?;
+        // A sweep's runs in the order of their numbers: bs-16, bs-64, bs-256 (the store orders them as bytes).
+        all.sort_by(|a, b| natural_cmp(&a.run, &b.run));
+        if all.is_empty() {
+            return Err(Error::Usage("the store holds no runs yet".into()));
+        }
+        let names: Vec<&str> = all.iter().map(|r| r.run.as_str()).collect();
+        let selected: Vec<RunSummary> = if options.runs.is_empty() {
+            all.clone()
+        } else {
+            let mut out = Vec::new();
+            for want in &options.runs {
+                match all.iter().find(|r| &r.run == want) {
+                    Some(r) => out.push(r.clone()),
+                    None => {
+                        return Err(Error::Usage(format!(
+                            "no run {want:?} in the store; its runs: {}",
+                            names.join(", ")
+                        )))
+                    }
+                }
+            }
+            out
+        };
+        let wanted = |layer: &str| options.layers.as_ref().is_none_or(|re| re.is_match(layer));
+        let max_columns = options.max_columns.unwrap_or(DEFAULT_MAX_COLUMNS).max(2);
+
+        let mut runs = Vec::new();
+        let mut found_steps = vec![false; options.steps.len()];
+        // Per run: (layer, alpha series) for the overlays.
+        let mut series_by_run: Vec<Vec<LayerSeries>> = Vec::new();
+        for summary in selected {
+            let run = summary.run.clone();
+            let steps = store.steps(&run)?;
+            let mut shown = Vec::new();
+            let mut hidden = Vec::new();
+            let mut alpha = Vec::new();
+            let mut series = Vec::new();
+            for layer in store.layer_names(&run)?.into_iter().filter(|l| wanted(l)) {
+                let t = store.trajectory(&run, &layer)?;
+                if has_data(&t) {
+                    alpha.push(alpha_chart(&layer, &t));
+                    let pts: Vec<(f64, f64)> = t
+                        .iter()
+                        .filter_map(|p| Some((p.step as f64, p.alpha?)))
+                        .collect();
+                    series.push((layer.clone(), pts));
+                    shown.push(layer);
+                } else {
+                    hidden.push(layer);
+                }
+            }
+            let mut grid = store.phase_grid(&run, Some(max_columns))?;
+            let keep: Vec<usize> = (0..grid.layers.len())
+                .filter(|&i| shown.contains(&grid.layers[i]))
+                .collect();
+            grid.cells = keep.iter().map(|&i| grid.cells[i].clone()).collect();
+            grid.layers = keep.iter().map(|&i| grid.layers[i].clone()).collect();
+
+            let mut esd_steps: Vec<u64> = Vec::new();
+            let mut missing_steps = Vec::new();
+            if options.steps.is_empty() {
+                esd_steps.extend(steps.first());
+                esd_steps.extend(steps.last());
+                esd_steps.dedup();
+            } else {
+                for (i, s) in options.steps.iter().enumerate() {
+                    if steps.binary_search(s).is_ok() {
+                        found_steps[i] = true;
+                        esd_steps.push(*s);
+                    } else {
+                        missing_steps.push(*s);
+                    }
+                }
+            }
+            let mut esd = Vec::new();
+            for step in esd_steps {
+                let mut set = EsdSet {
+                    step,
+                    panels: Vec::new(),
+                    raw: 0,
+                    without_spectrum: Vec::new(),
+                };
+                for layer in &shown {
+                    let Some(report) = store.layer_report(&run, step, layer)? else {
+                        continue;
+                    };
+                    let raw = store.raw_eigenvalues(&run, step, layer)?;
+                    let is_raw = raw.is_some();
+                    match EsdPanel::from_report(layer.as_str(), &report, raw) {
+                        Some(p) => {
+                            set.raw += usize::from(is_raw);
+                            set.panels.push(p);
+                        }
+                        None => set.without_spectrum.push((
+                            layer.clone(),
+                            report
+                                .reason
+                                .clone()
+                                .unwrap_or_else(|| report.status.as_str().to_string()),
+                        )),
+                    }
+                }
+                esd.push(set);
+            }
+            let batch_size = batch_size(store, &run, summary.last_step)?;
+            series_by_run.push(series);
+            runs.push(RunSection {
+                summary,
+                batch_size,
+                phase_grid: grid,
+                alpha,
+                esd,
+                hidden_layers: hidden,
+                missing_steps,
+            });
+        }
+        if let Some(i) = found_steps.iter().position(|f| !f) {
+            let run_steps: Vec<String> = runs
+                .iter()
+                .map(|r| {
+                    let s = store.steps(&r.summary.run).unwrap_or_default();
+                    format!(
+                        "{} has steps {}..{} ({} checkpoints)",
+                        r.summary.run,
+                        s.first().copied().unwrap_or(0),
+                        s.last().copied().unwrap_or(0),
+                        s.len()
+                    )
+                })
+                .collect();
+            return Err(Error::Usage(format!(
+                "no checkpoint at step {} in {}; {}",
+                options.steps[i],
+                if runs.len() == 1 {
+                    "the run"
+                } else {
+                    "any of the runs"
+                },
+                run_steps.join("; ")
+            )));
+        }
+
+        let overlays = overlays(&runs, &series_by_run);
+        let sweep = sweep_chart(&runs);
+        Ok(Report {
+            title: options
+                .title
+                .clone()
+                .unwrap_or_else(|| "htsr report".into()),
+            source: options.source.clone(),
+            runs,
+            overlays,
+            sweep,
+        })
+    }
+
+    /// The report's charts as separate figures: per run its phase map, its alpha small multiples and one ESD grid
+    /// per chosen step; across runs the overlay grid and the batch-size chart. Names are unique file stems.
+    pub fn figures(&self) -> Result<Vec<Figure>, Error> {
+        let mut out = Vec::new();
+        for r in &self.runs {
+            let run = &r.summary.run;
+            let stem = file_stem(run);
+            out.push(Figure {
+                name: format!("{stem}-phase-map"),
+                svg: phase_map_svg(&r.phase_grid, &format!("{run}: phase map")),
+            });
+            if !r.alpha.is_empty() {
+                let cells: Vec<Panel<'_>> = r.alpha.iter().map(Panel::from).collect();
+                out.push(Figure {
+                    name: format!("{stem}-alpha"),
+                    svg: grid_svg(
+                        Some(&format!("{run}: α over steps (points coloured by phase)")),
+                        &cells,
+                        4,
+                        ALPHA_CELL,
+                    )?,
+                });
+            }
+            for set in r.esd.iter().filter(|s| !s.panels.is_empty()) {
+                out.push(Figure {
+                    name: format!("{stem}-esd-step-{}", set.step),
+                    svg: esd_grid_svg(
+                        Some(&format!("{run}: ESDs at step {}", set.step)),
+                        &set.panels,
+                        3,
+                        ESD_CELL,
+                    )?,
+                });
+            }
+        }
+        if !self.overlays.is_empty() {
+            let cells: Vec<Panel<'_>> = self.overlays.iter().map(Panel::from).collect();
+            out.push(Figure {
+                name: "runs-alpha-overlay".into(),
+                svg: grid_svg(Some("α over steps across runs"), &cells, 3, OVERLAY_CELL)?,
+            });
+        }
+        if let Some(s) = &self.sweep {
+            out.push(Figure {
+                name: "runs-alpha-vs-batch-size".into(),
+                svg: s.to_svg(SWEEP_SIZE.0, SWEEP_SIZE.1)?,
+            });
+        }
+        // Two runs whose names differ only in characters a file name cannot hold would collide: number them.
+        let mut seen = std::collections::HashMap::<String, usize>::new();
+        for f in &mut out {
+            let n = seen.entry(f.name.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                f.name = format!("{}-{}", f.name, n);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One chart per layer that two or more runs have: its alpha over steps, a line per run (colours by run, the same
+/// in every chart).
+fn overlays(runs: &[RunSection], series_by_run: &[Vec<LayerSeries>]) -> Vec<LineChart> {
+    if runs.len() < 2 {
+        return Vec::new();
+    }
+    let mut layers: Vec<&str> = Vec::new();
+    for s in series_by_run {
+        for (l, _) in s {
+            if !layers.contains(&l.as_str()) {
+                layers.push(l);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for layer in layers {
+        let mut chart = LineChart::new(layer).labels("step", "α");
+        let mut n = 0;
+        for (i, (run, s)) in runs.iter().zip(series_by_run).enumerate() {
+            if let Some((_, pts)) = s.iter().find(|(l, _)| l == layer) {
+                if !pts.is_empty() {
+                    n += 1;
+                    chart = chart.series(
+                        Series::line_and_points(run_label(run), pts.clone()).colour(palette(i)),
+                    );
+                }
+            }
+        }
+        if n >= 2 {
+            out.push(chart.subtitle(format!("{n} runs"), None));
+        }
+    }
+    out
+}
+
+fn run_label(r: &RunSection) -> String {
+    match r.batch_size {
+        Some(b) => format!(
+            "{} (batch {})",
+            r.summary.run,
+            crate::render::short_number(b)
+        ),
+        None => r.summary.run.clone(),
+    }
+}
+
+/// The last checkpoint's alpha against batch size (log x), when the runs recorded two or more batch sizes: one
+/// colour per layer (up to ten; beyond, the mean over layers), every run a point, a line through each batch
+/// size's mean.
+fn sweep_chart(runs: &[RunSection]) -> Option<LineChart> {
+    let with_batch: Vec<&RunSection> = runs.iter().filter(|r| r.batch_size.is_some()).collect();
+    let mut sizes: Vec<f64> = with_batch.iter().filter_map(|r| r.batch_size).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    if sizes.len() < 2 {
+        return None;
+    }
+    // (layer, [(batch, alpha)]) from each run's last alpha per layer.
+    let mut per_layer: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in &with_batch {
+        let b = r.batch_size?;
+        for chart in &r.alpha {
+            let last = chart
+                .series
+                .first()
+                .and_then(|s| s.points.last())
+                .map(|p| p.1);
+            if let Some(a) = last {
+                match per_layer.iter_mut().find(|(l, _)| *l == chart.title) {
+                    Some((_, v)) => v.push((b, a)),
+                    None => per_layer.push((chart.title.clone(), vec![(b, a)])),
+                }
+            }
+        }
+    }
+    if per_layer.len() > 10 {
+        let mut all: Vec<(f64, f64)> = Vec::new();
+        for r in &with_batch {
+            if let (Some(b), Some(a)) = (r.batch_size, r.summary.mean_alpha) {
+                all.push((b, a));
+            }
+        }
+        per_layer = vec![("mean α over layers".into(), all)];
+    }
+    let mut chart = LineChart::new("last checkpoint's α against batch size")
+        .labels("batch size", "α")
+        .log_x()
+        .subtitle(
+            format!(
+                "{} runs, {} batch sizes; line: mean per batch size",
+                with_batch.len(),
+                sizes.len()
+            ),
+            None,
+        );
+    for (i, (layer, pts)) in per_layer.into_iter().enumerate() {
+        let means: Vec<(f64, f64)> = sizes
+            .iter()
+            .filter_map(|b| {
+                let v: Vec<f64> = pts.iter().filter(|p| p.0 == *b).map(|p| p.1).collect();
+                (!v.is_empty()).then(|| (*b, v.iter().sum::<f64>() / v.len() as f64))
+            })
+            .collect();
+        chart = chart
+            .series(Series::points(layer, pts).colour(palette(i)))
+            .series(Series::line("", means).colour(palette(i)).without_legend());
+    }
+    Some(chart)
+}
+
+/// Orders names with their runs of digits compared as numbers: "bs-16" < "bs-64" < "bs-256".
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let ord = match (x, y) {
+            ((true, dx), (true, dy)) => {
+                let (tx, ty) = (dx.trim_start_matches('0'), dy.trim_start_matches('0'));
+                tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty))
+            }
+            ((_, sx), (_, sy)) => sx.cmp(sy),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
+}
+
+/// `name` as a file stem: characters other than letters, digits, `.`, `_` and `-` become `_`, and a name that
+/// would be hidden or empty gets a prefix.
+pub(crate) fn file_stem(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("run{s}")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_sort_by_their_numbers() {
+        let mut runs = vec![
+            "bs-256",
+            "bs-64",
+            "bs-16-seed-2",
+            "bs-16-seed-10",
+            "bs-16",
+            "a",
+            "bs-016",
+        ];
+        runs.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            runs,
+            [
+                "a",
+                "bs-016",
+                "bs-16",
+                "bs-16-seed-2",
+                "bs-16-seed-10",
+                "bs-64",
+                "bs-256"
+            ]
+        );
+    }
+
+    #[test]
+    fn file_stems_are_safe() {
+        assert_eq!(file_stem("bs-16 seed/1"), "bs-16_seed_1");
+        assert_eq!(file_stem("..x"), "run..x");
+        assert_eq!(file_stem(""), "run");
+    }
+}

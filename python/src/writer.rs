@@ -12,8 +12,8 @@ use htsr_contracts::naming::{self, checkpoint_file_name, env, keys};
 use htsr_contracts::spectra::spectra_file_name;
 use htsr_engine::analyze::AnalyzeOptions;
 use htsr_writer::{
-    checkpoint_metadata, spectra_job, CheckpointWriter, FileJob, LayerSpectrum, Reservation,
-    StepInfo, TensorSnapshot, WhenBehind,
+    checkpoint_metadata, spectra_job, BuiltFile, CheckpointWriter, FileJob, LayerSpectrum,
+    Reservation, StepInfo, TensorSnapshot, WhenBehind,
 };
 use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -337,7 +337,10 @@ impl Writer {
                     .map(|s| from_snapshot(&s.name, s.dtype, &s.shape, &s.data, &limits)),
             );
             done.sort_by(|a, b| a.tensor.cmp(&b.tensor));
-            Ok(spectra_job(step, rank_of, done, &assignment, metadata))
+            BuiltFile {
+                file: Ok(spectra_job(step, rank_of, done, &assignment, metadata)),
+                spent_buffers: snapshots.into_iter().map(|s| s.data).collect(),
+            }
         };
         self.inner
             .submit_deferred(spectra_file_name(step, rank_of), Box::new(build))

@@ -42,6 +42,28 @@ fn lock_store(path: &Path, create: bool) -> Result<Option<File>> {
     }
 }
 
+/// [`open_sled_plain`] for a caller that holds htsr's own lock on the store: then no other process can hold sled's
+/// lock, and a held one is this process's previous handle still shutting down (sled releases its file lock only
+/// when its background threads have finished with the dropped handle). Waits for that release, polling, for at most
+/// [`OWN_HANDLE_RELEASE_LIMIT`]; a lock still held after that is reported as [`Error::Locked`].
+pub(crate) fn open_sled_holding_lock(path: &Path) -> Result<sled::Db> {
+    let mut waited = std::time::Duration::ZERO;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match open_sled_plain(path) {
+            Err(e) if e.is_locked() && waited < OWN_HANDLE_RELEASE_LIMIT => {
+                std::thread::sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long [`open_sled_holding_lock`] waits for this process's own dropped sled handle to let go of its lock.
+const OWN_HANDLE_RELEASE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens sled at `path`, turning a panic inside sled (it panics on some damaged files) into an error, and a held
 /// sled lock into [`Error::Locked`].
 pub(crate) fn open_sled_plain(path: &Path) -> Result<sled::Db> {
@@ -133,7 +155,7 @@ pub(crate) fn open(path: &Path) -> Result<(Store, OpenOutcome)> {
         create_fresh(path)?;
     }
     let lock = lock_store(path, true)?;
-    let failure = match open_sled_plain(path) {
+    let failure = match open_sled_holding_lock(path) {
         Ok(db) => match Store::from_db(db, path, true, lock) {
             Ok((store, _)) => {
                 let outcome = if created {
@@ -174,6 +196,10 @@ pub(crate) fn open_existing(path: &Path) -> Result<Store> {
         });
     }
     let lock = lock_store(path, false)?;
-    let db = open_sled_plain(path)?;
+    let db = if lock.is_some() {
+        open_sled_holding_lock(path)?
+    } else {
+        open_sled_plain(path)?
+    };
     Ok(Store::from_db(db, path, true, lock)?.0)
 }

@@ -321,7 +321,11 @@ impl Store {
             // The last handle must go before sled can take its file lock again.
             *slot = None;
         }
-        let db = recovery::open_sled_plain(&self.shared.path)?;
+        let db = if self.shared._lock.is_some() {
+            recovery::open_sled_holding_lock(&self.shared.path)?
+        } else {
+            recovery::open_sled_plain(&self.shared.path)?
+        };
         let (open, _) = check_version(db, &self.shared.path, true)?;
         *self.shared.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(open));
         w.reopen_before_next_write = None;

@@ -32,10 +32,10 @@ fn bert_base() -> nn::VarStore {
     let mut shapes: Vec<(String, i64, i64)> = vec![("embeddings".into(), 30522, 768)];
     for l in 0..12 {
         for m in ["q", "k", "v", "o"] {
-            shapes.push((format!("layer{l}.{m}"), 768, 768));
+            shapes.push((format!("layer{l}_{m}"), 768, 768));
         }
-        shapes.push((format!("layer{l}.ffn_in"), 3072, 768));
-        shapes.push((format!("layer{l}.ffn_out"), 768, 3072));
+        shapes.push((format!("layer{l}_ffn_in"), 3072, 768));
+        shapes.push((format!("layer{l}_ffn_out"), 768, 3072));
     }
     let refs: Vec<(&str, i64, i64)> = shapes
         .iter()

@@ -10,8 +10,8 @@ use htsr_contracts::naming::checkpoint_file_name;
 use htsr_contracts::spectra::{assign_layers, spectra_file_name, spectrum_cost};
 use htsr_engine::analyze::AnalyzeOptions;
 use htsr_writer::{
-    checkpoint_metadata, spectra_job, CheckpointWriter, Dtype, FileJob, LayerSpectrum, Reservation,
-    StepInfo, TensorSnapshot, WriterControl,
+    checkpoint_metadata, spectra_job, BuiltFile, CheckpointWriter, Dtype, FileJob, LayerSpectrum,
+    Reservation, StepInfo, TensorSnapshot, WriterControl,
 };
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -348,7 +348,10 @@ impl HtsrHook {
         let build = move || {
             done.extend(snapshots.iter().map(|s| spectra::from_snapshot(s, &limits)));
             done.sort_by(|a, b| a.tensor.cmp(&b.tensor));
-            Ok(spectra_job(step, rank_of, done, &assignment, metadata))
+            BuiltFile {
+                file: Ok(spectra_job(step, rank_of, done, &assignment, metadata)),
+                spent_buffers: snapshots.into_iter().map(|s| s.data).collect(),
+            }
         };
         self.writer
             .submit_deferred(spectra_file_name(step, rank_of), Box::new(build))?;

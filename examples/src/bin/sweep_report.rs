@@ -116,7 +116,11 @@ fn main() -> Result<()> {
             .iter()
             .filter_map(|b| {
                 let (report, evals) = b.pooled.get(layer)?;
-                let title = format!("{layer}, batch size {} ({} seeds)", b.size, b.runs.len());
+                let seeds = match b.runs.len() {
+                    1 => "1 seed".to_string(),
+                    n => format!("{n} seeds"),
+                };
+                let title = format!("{layer}, batch size {} ({seeds})", b.size);
                 EsdPanel::from_report(title, report, Some(evals.clone()))
             })
             .collect();

@@ -1,6 +1,6 @@
 //! Synthetic weight matrices with known structure, one ensemble per training phase, for validating the phase
-//! classifier (tests/phases.rs) and publishing its confusion table (`cargo run -p htsr-monitor --example
-//! phase_confusion`). Noise is N(0, 1/N) per entry, so the bulk is Marchenko-Pastur with sigma = 1 and a rank-one
+//! classifier (tests/phases.rs) and publishing its confusion table (`cargo run -p htsr-engine --features
+//! test-support --example phase_confusion`). Noise is N(0, 1/N) per entry, so the bulk is Marchenko-Pastur with sigma = 1 and a rank-one
 //! term of strength S separates from it above the BBP threshold S = Q^(-1/4) (Baik, Ben Arous & Peche 2005).
 
 use ndarray::Array2;

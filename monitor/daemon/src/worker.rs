@@ -120,6 +120,28 @@ fn unix_now() -> f64 {
 }
 
 /// The record of a checkpoint that could not be read, with no layers.
+/// The record of a checkpoint whose every layer was analyzed (skips and failed fits included).
+fn complete_record(
+    job: &Job,
+    reports: &[LayerReport],
+    started: Instant,
+    source: CheckpointSource,
+) -> CheckpointRecord {
+    CheckpointRecord {
+        run: job.run.clone(),
+        step: job.step,
+        identity: job.identity.clone(),
+        metadata: job.metadata.clone(),
+        analyzed_at: unix_now(),
+        analysis_seconds: started.elapsed().as_secs_f64(),
+        status: CheckpointStatus::Complete,
+        errors: Vec::new(),
+        layer_count: reports.len(),
+        phase_counts: phase_counts(reports),
+        source,
+    }
+}
+
 pub fn failed_record(
     run: &str,
     step: u64,
@@ -276,21 +298,7 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     if ctx.cancel.load(Ordering::SeqCst) {
         return Outcome::Cancelled { job };
     }
-    let counts = phase_counts(&reports);
-    let seconds = started.elapsed().as_secs_f64();
-    let record = CheckpointRecord {
-        run: job.run.clone(),
-        step: job.step,
-        identity: job.identity.clone(),
-        metadata: job.metadata.clone(),
-        analyzed_at: unix_now(),
-        analysis_seconds: seconds,
-        status: CheckpointStatus::Complete,
-        errors: Vec::new(),
-        layer_count: reports.len(),
-        phase_counts: counts,
-        source: Default::default(),
-    };
+    let record = complete_record(&job, &reports, started, Default::default());
     let write = PendingWrite {
         record,
         reports,
@@ -308,8 +316,8 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
             .filter(|r| r.status == LayerStatus::Failed)
             .count(),
         reused,
-        seconds,
-        phase_counts: counts,
+        seconds: write.record.analysis_seconds,
+        phase_counts: write.record.phase_counts,
         job,
     }
 }
@@ -353,24 +361,11 @@ fn process_spectra(
         }
         reports.push(layer.report);
     }
-    let counts = phase_counts(&reports);
-    let seconds = started.elapsed().as_secs_f64();
-    let record = CheckpointRecord {
-        run: job.run.clone(),
-        step: job.step,
-        identity: job.identity.clone(),
-        metadata: job.metadata.clone(),
-        analyzed_at: unix_now(),
-        analysis_seconds: seconds,
-        status: CheckpointStatus::Complete,
-        errors: Vec::new(),
-        layer_count: reports.len(),
-        phase_counts: counts,
-        source: CheckpointSource::Spectra {
-            ranks: world.unwrap_or(1),
-            missing,
-        },
+    let source = CheckpointSource::Spectra {
+        ranks: world.unwrap_or(1),
+        missing,
     };
+    let record = complete_record(&job, &reports, started, source);
     let write = PendingWrite {
         record,
         reports,
@@ -387,8 +382,8 @@ fn process_spectra(
             .filter(|r| matches!(r.status, LayerStatus::Failed | LayerStatus::Missing))
             .count(),
         reused: 0,
-        seconds,
-        phase_counts: counts,
+        seconds: write.record.analysis_seconds,
+        phase_counts: write.record.phase_counts,
         job,
     }
 }

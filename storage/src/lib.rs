@@ -18,5 +18,5 @@ pub mod store;
 pub use error::{Error, ErrorKind, Result};
 pub use query::{PhaseGrid, RunSummary};
 pub use records::TrajectoryPoint;
-pub use stats::{StoreStats, TreeStats};
+pub use stats::{on_disk_bytes, StoreStats, TreeStats};
 pub use store::{OpenOutcome, Store, SCHEMA_VERSION, UNDERSTOOD_VERSIONS};

@@ -253,7 +253,15 @@ impl Store {
         if self.shared.reopen_pending.load(Ordering::Acquire) {
             // try_lock: a writer holding the lock (possibly this very thread, inside a write) reopens itself.
             if let Ok(mut w) = self.shared.writes.try_lock() {
-                if let Some(kind) = w.reopen_before_next_write {
+                // Only while nobody uses the current handle: a caller that holds it (a query that reads twice)
+                // would otherwise keep sled's lock, and the reopen would wait on its own caller.
+                let unused = self
+                    .shared
+                    .db
+                    .read()
+                    .map(|slot| slot.as_ref().is_none_or(|db| Arc::strong_count(db) == 1))
+                    .unwrap_or(false);
+                if let (Some(kind), true) = (w.reopen_before_next_write, unused) {
                     // Still no room: the old handle answers what it can, and the next read tries again.
                     let _ = self.reopen(&mut w, kind);
                 }

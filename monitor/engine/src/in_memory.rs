@@ -84,18 +84,9 @@ mod tests {
     use super::*;
     use crate::checkpoint::Checkpoint;
 
-    /// A deterministic 4-D (PyTorch Conv2D) and 2-D tensor, as f32 bytes.
+    /// A deterministic tensor of `shape`, as f32 bytes.
     fn tensor(shape: &[usize]) -> Vec<u8> {
-        let n: usize = shape.iter().product();
-        let mut state = 7u64;
-        (0..n)
-            .flat_map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) as f32).to_le_bytes()
-            })
-            .collect()
+        crate::layer_spectrum::tests::f32_bytes(shape.iter().product(), 7)
     }
 
     #[test]

@@ -162,11 +162,11 @@ pub fn from_slices(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `n` deterministic pseudo-random f32 values in [-0.5, 0.5), as little-endian bytes.
-    fn f32_bytes(n: usize, seed: u64) -> Vec<u8> {
+    pub(crate) fn f32_bytes(n: usize, seed: u64) -> Vec<u8> {
         let mut state = seed;
         (0..n)
             .flat_map(|_| {

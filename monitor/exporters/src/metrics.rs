@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -347,21 +347,6 @@ impl Latest {
     }
 }
 
-/// The size of the files under `path`, recursively (sled's log, snapshots and blobs).
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 /// A bound (but not yet serving) metrics endpoint: binding first, at start-up, turns a port in use into an
 /// error before the daemon starts.
 #[derive(Debug)]
@@ -424,7 +409,7 @@ struct Page {
 impl Page {
     fn render(&self) -> Result<String, std::fmt::Error> {
         self.store_size
-            .set(i64::try_from(dir_size(&self.store_path)).unwrap_or(i64::MAX));
+            .set(i64::try_from(htsr_storage::on_disk_bytes(&self.store_path)).unwrap_or(i64::MAX));
         let mut body = String::new();
         prometheus_client::encoding::text::encode(&mut body, &self.registry)?;
         Ok(body)

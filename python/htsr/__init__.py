@@ -15,6 +15,10 @@ Training (files for ``htsr-watch DIR``)::
     ckpt.step(step, model, loss=loss, lr=lr, epoch=epoch)    # after optimizer.step()
 
 and ``htsr.hf.HtsrCallback`` (Hugging Face ``Trainer``), ``htsr.lightning.HtsrCallback`` (Lightning).
+
+History (what ``htsr-watch DIR`` stored, read while it runs)::
+
+    df = htsr.history("htsr-runs")         # one row per run, step and layer: alpha, phase, loss, lr, ...
 """
 
 from htsr._analyze import (
@@ -28,7 +32,9 @@ from htsr._analyze import (
     get_summary,
 )
 from htsr._checkpointer import Checkpointer, Outcome
+from htsr._history import history
 from htsr._native import CheckpointError, WriteError, __version__, set_threads
+from htsr._sharded import FullWeightsTooLargeError
 from htsr._tensors import ShardedWeightsError
 from htsr._watcher import WeightWatcher
 
@@ -38,6 +44,7 @@ __all__ = [
     "CheckpointError",
     "Checkpointer",
     "Evidence",
+    "FullWeightsTooLargeError",
     "LayerResult",
     "Outcome",
     "ShardedWeightsError",
@@ -48,5 +55,6 @@ __all__ = [
     "analyze_matrix",
     "classify",
     "get_summary",
+    "history",
     "set_threads",
 ]

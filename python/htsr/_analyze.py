@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 import numpy as np
 
 from htsr import _native
-from htsr._tensors import is_torch_module, refuse_sharded_module, tensor_bytes, unwrap
+from htsr._layer_ids import PYTORCH, IdAssigner, plan_path, start_id, state_dict_ids
+from htsr._tensors import is_torch_module, refuse_sharded_module, tensor_bytes, torch_dtype_name, unwrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,13 +34,19 @@ EVIDENCE_COLUMNS: tuple[str, ...] = (
     "zero_fraction",
 )
 
+# Export columns a one-shot analysis has no use for (the store's run and step, and the checkpoint's training
+# numbers), and the three WeightWatcher columns placed first.
+_NOT_ANALYZE_COLUMNS = frozenset(
+    ("run", "step", "layer_id", "name", "longname", "epoch", "loss", "lr", "batch_size")
+)
+
 #: The DataFrame's columns, in order: WeightWatcher's ``layer_id``, ``name``, ``longname``, then htsr's export row
 #: (htsr-contracts' ``ExportRow``: WeightWatcher 0.7.7's details columns, the mp_fit, ERG/detX and randomize
 #: columns, ``status``, ``warning``, and htsr's ``phase``, ``very_heavy_tailed``, ``reason``), WeightWatcher's
 #: ``has_esd``, the phase evidence, and the tensor's ``tensor`` name, ``shape`` and ``dtype``.
 COLUMNS: tuple[str, ...] = (
     ("layer_id", "name", "longname")
-    + tuple(c for c in _native.EXPORT_COLUMNS if c not in ("run", "step", "name"))
+    + tuple(c for c in _native.EXPORT_COLUMNS if c not in _NOT_ANALYZE_COLUMNS)
     + ("has_esd",)
     + EVIDENCE_COLUMNS
     + ("tensor", "shape", "dtype")
@@ -65,6 +72,8 @@ class _Layer:
     longname: str
     tensor: str
     get: Callable[[], Any]
+    #: Which of a path's sources (``htsr._layer_ids.PathPlan.sources``) holds the tensor; 0 otherwise.
+    source: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,8 +176,14 @@ def analyze(
     list of layer ids and/or names. ``randomize`` adds the comparison with an element-shuffled copy (``seed``,
     default 0: reproducible, unlike WeightWatcher's). ``accurate`` computes eigenvalues from singular values
     instead of the Gram matrix (WeightWatcher's method, slower; the same above the Gram path's rounding floor).
-    ``square_mp="ww"`` reproduces WeightWatcher's Marchenko-Pastur fit of square layers. ``start_ids`` offsets
-    ``layer_id`` (default as WeightWatcher: a module's index in ``named_modules()``, 1-based order otherwise).
+    ``square_mp="ww"`` reproduces WeightWatcher's Marchenko-Pastur fit of square layers.
+
+    ``layer_id`` is WeightWatcher 0.7.7's: a module's index in ``named_modules()``; for a state dict, the position
+    among its keys that end with ``.weight`` (all keys when none does), from 1; for a safetensors file or folder,
+    the same over the tensor names in sorted order (a sharded folder in its index's order), from 0
+    (``htsr._layer_ids`` has the whole rule). A tensor WeightWatcher gives no id but htsr lists gets one after the
+    largest. ``start_ids``, when non-zero, is the first id, as in WeightWatcher. Rows come in ``layer_id`` order.
+    A dict holding a ``"state_dict"`` dict is read as that state dict, as WeightWatcher does.
     """
     import pandas as pd
 
@@ -183,18 +198,13 @@ def analyze(
     )
     metadata: dict[str, str] = {}
     if isinstance(model_or_weights, (str, os.PathLike)):
-        rows, metadata = _from_path(Path(model_or_weights), layers, opts, start_ids)
-    elif is_torch_module(model_or_weights):
-        rows = _analyze_layers(_module_layers(model_or_weights, start_ids), layers, opts)
-    elif isinstance(model_or_weights, Mapping):
-        rows = _analyze_layers(_state_dict_layers(model_or_weights, start_ids), layers, opts)
+        rows, metadata = _from_path(model_or_weights, layers, opts, start_ids)
     else:
-        raise TypeError(
-            f"htsr.analyze takes a torch.nn.Module, a state dict, or the path of a safetensors file or Hugging Face "
-            f"folder; got {type(model_or_weights).__name__} (for one matrix use htsr.analyze_matrix)"
-        )
+        rows = _analyze_layers(_in_memory_layers(model_or_weights, start_ids), layers, opts)
     if not include_skipped:
         rows = [r for r in rows if r["status"] != "skipped"]
+    # WeightWatcher's row order is its id order (a file's sorted names, a module's named_modules()).
+    rows.sort(key=lambda r: r["layer_id"])
     df = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
     # A number column with no value at all (the randomize columns without randomize=True) holds NaN, as in
     # WeightWatcher's frames, not None.
@@ -290,14 +300,157 @@ def get_summary(details: "pd.DataFrame") -> dict[str, float]:
     return {m: float(details[m].mean()) for m in metrics if m in details.columns}
 
 
+#: The columns of WeightWatcher 0.7.7's ``describe()``, in its order (``layer_id``, ``name``, then the rest sorted, as
+#: its ``pd.concat`` onto an empty frame leaves them).
+DESCRIBE_COLUMNS: tuple[str, ...] = ("layer_id", "name", "M", "N", "Q", "layer_type", "longname", "num_evals", "rf")
+
+# Safetensors dtypes the engine skips (they hold no weights).
+_INTEGER_DTYPES = frozenset(("BOOL", "U8", "I8", "I16", "U16", "I32", "U32", "I64", "U64"))
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A layer ``describe`` lists: its ``_Layer``, its describe row, and the path source that holds it (if any)."""
+
+    layer: _Layer
+    row: dict[str, Any]
+    path: Path | None
+
+
+def describe(
+    model_or_weights: Any,
+    *,
+    layers: LayerSelection = None,
+    min_evals: int = 8,
+    max_evals: int = 15000,
+    max_N: int = 50000,
+    start_ids: int | None = None,
+) -> "pd.DataFrame":
+    """WeightWatcher's ``describe()``: the layers ``analyze`` would list, with their shape and no spectrum.
+
+    Columns ``DESCRIBE_COLUMNS``: ``layer_id``, ``name``, ``M``, ``N``, ``Q`` (N/M), ``layer_type``, ``longname``,
+    ``num_evals`` (M x rf) and ``rf``; the same rows, ids and names as ``analyze`` (same arguments), from the
+    shapes alone: no weight is read, except for a spectra file, whose layers are described by its analysis.
+    """
+    import pandas as pd
+
+    rows = [p.row for p in _plan_layers(model_or_weights, layers, min_evals, max_evals, max_N, start_ids)]
+    df = pd.DataFrame.from_records(rows, columns=list(DESCRIBE_COLUMNS))
+    if df.empty:
+        df = df.astype({c: "int64" for c in ("layer_id", "M", "N", "num_evals", "rf")} | {"Q": "float64"})
+    return df
+
+
+def _plan_layers(
+    model_or_weights: Any,
+    layers: LayerSelection,
+    min_evals: int,
+    max_evals: int,
+    max_N: int,
+    start_ids: int | None,
+) -> list[_Planned]:
+    """The layers ``analyze`` would list (not skipped), in ``layer_id`` order, planned from their shapes."""
+    limits = dict(min_evals=int(min_evals), max_evals=int(max_evals), max_n=int(max_N))
+    path_sources: list[Path] = []
+    if isinstance(model_or_weights, (str, os.PathLike)):
+        plan, listed, _ = _path_layers(model_or_weights, start_ids)
+        path_sources = [s.path for s in plan.sources]
+        if any(p.name.endswith(".esd.safetensors") for p in path_sources):
+            return _planned_from_analysis(model_or_weights, layers, limits, start_ids)
+        candidates = [(layer, *layer.get()) for layer in _select(listed, layers)]
+    else:
+        candidates = []
+        for layer in _select(_in_memory_layers(model_or_weights, start_ids), layers):
+            value = layer.get()
+            candidates.append((layer, _dtype_name(value), [int(d) for d in getattr(value, "shape", ())]))
+    out = []
+    for layer, dtype, shape in candidates:
+        if dtype in _INTEGER_DTYPES:
+            continue
+        plan = _native.matrix_plan(list(shape), **limits)
+        if plan.get("skipped") is not None:
+            continue
+        n, m, rf = int(plan["N"]), int(plan["M"]), int(plan["slices"])
+        row = dict(
+            layer_id=layer.layer_id,
+            name=layer.name,
+            M=m,
+            N=n,
+            Q=n / m if m > 0 else -1.0,
+            layer_type=plan["kind"],
+            longname=layer.longname,
+            num_evals=m * rf,
+            rf=rf,
+        )
+        out.append(_Planned(layer, row, path_sources[layer.source] if path_sources else None))
+    out.sort(key=lambda p: p.layer.layer_id)
+    return out
+
+
+def _planned_from_analysis(
+    path: str | os.PathLike[str], layers: LayerSelection, limits: dict[str, int], start_ids: int | None
+) -> list[_Planned]:
+    """A spectra file's layers as its analysis describes them (it holds eigenvalues, not shapes)."""
+    details = analyze(path, layers=layers, start_ids=start_ids, min_evals=limits["min_evals"],
+                      max_evals=limits["max_evals"], max_N=limits["max_n"])
+    plan = plan_path(path, start_ids)
+    out = []
+    for r in details.to_dict("records"):
+        n, m, rf = int(r["N"]), int(r["M"]), int(r["rf"])
+        layer = _Layer(int(r["layer_id"]), r["name"], r["longname"], r["tensor"], _const(None))
+        row = dict(layer_id=layer.layer_id, name=layer.name, M=m, N=n, Q=n / m if m > 0 else -1.0,
+                   layer_type=r["layer_type"], longname=layer.longname, num_evals=m * rf, rf=rf)
+        out.append(_Planned(layer, row, plan.sources[0].path))
+    return out
+
+
+def _dtype_name(value: Any) -> str | None:
+    """The safetensors dtype name of an in-memory tensor or array (None: one the engine cannot be handed)."""
+    from htsr._tensors import _NUMPY_DTYPES, is_torch_tensor
+
+    if is_torch_tensor(value):
+        return torch_dtype_name(value)
+    return _NUMPY_DTYPES.get(np.asarray(value).dtype.name)
+
+
+def layer_eigenvalues(planned: _Planned, *, accurate: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """A described layer's pooled eigenvalues (ascending) as ``analyze`` computes them, and its analysis row."""
+    opts: dict[str, Any] = dict(min_evals=0, max_evals=2**63 - 1, max_n=2**63 - 1, accurate=accurate)
+    layer = planned.layer
+    if planned.path is not None:
+        _, results, _ = _native.analyze_path(str(planned.path), names=[layer.longname], with_eigenvalues=True,
+                                             **opts)
+        matches = [(row, ev) for row, ev in results if (row.get("tensor") or row["name"]) == layer.tensor]
+        row, evals = matches[0] if matches else results[0]
+    else:
+        t = tensor_bytes(layer.tensor, layer.get())
+        row, evals = _native.analyze_tensor(layer.tensor, t.dtype, list(t.shape), t.data, with_eigenvalues=True,
+                                            **opts)
+    if evals is None:
+        raise ValueError(f"layer {layer.layer_id} {layer.longname!r} has no eigenvalues: {row.get('reason')}")
+    return np.asarray(evals, dtype=np.float64), row
+
+
 # --- inputs ---------------------------------------------------------------------------------------------------------
+
+
+def _in_memory_layers(model_or_weights: Any, start_ids: int | None) -> list[_Layer]:
+    """The layers of a torch module or a state dict, numbered as WeightWatcher numbers them."""
+    if is_torch_module(model_or_weights):
+        return _module_layers(model_or_weights, start_ids)
+    if isinstance(model_or_weights, Mapping):
+        return _state_dict_layers(model_or_weights, start_ids)
+    raise TypeError(
+        f"htsr.analyze takes a torch.nn.Module, a state dict, or the path of a safetensors file or Hugging Face "
+        f"folder; got {type(model_or_weights).__name__} (for one matrix use htsr.analyze_matrix)"
+    )
 
 
 def _module_layers(model: Any, start_ids: int | None) -> list[_Layer]:
     """A module's state dict, with WeightWatcher's ids (index in ``named_modules()``) and short names."""
     model = unwrap(model)
     refuse_sharded_module(model)
-    start = 0 if start_ids is None else int(start_ids)
+    start = start_id(PYTORCH, start_ids)
     module_index = {name: i for i, (name, _) in enumerate(model.named_modules())}
     out = []
     for tensor, value in model.state_dict().items():
@@ -309,56 +462,80 @@ def _module_layers(model: Any, start_ids: int | None) -> list[_Layer]:
 
 
 def _state_dict_layers(state: Mapping[str, Any], start_ids: int | None) -> list[_Layer]:
-    """A state dict's entries in order, numbered from 1 as WeightWatcher numbers a state dict's layers."""
-    start = 1 if start_ids is None else int(start_ids)
-    out = []
-    for i, (tensor, value) in enumerate(state.items()):
+    """A state dict's entries in order, with WeightWatcher's ``PyStateDictLayer`` ids (``htsr._layer_ids``)."""
+    inner = state.get("state_dict") if "state_dict" in state else None
+    if isinstance(inner, Mapping):
+        state = inner  # WeightWatcher's set_model_ (its issue 243): a checkpoint dict holding the state dict
+    for tensor in state:
         if not isinstance(tensor, str):
             raise TypeError(f"state dict keys must be tensor names (str), got {tensor!r}")
+    ids = state_dict_ids(list(state), start_ids)
+    out = []
+    for tensor, value in state.items():
         longname = _layer_name(tensor)
-        out.append(_Layer(start + i, longname, longname, tensor, _const(value)))
+        out.append(_Layer(ids(tensor), longname, longname, tensor, _const(value)))
     return out
 
 
 def _from_path(
-    path: Path, layers: LayerSelection, opts: dict[str, Any], start_ids: int | None
+    path: str | os.PathLike[str], layers: LayerSelection, opts: dict[str, Any], start_ids: int | None
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """A safetensors file or Hugging Face folder, through the engine's own reader (as ``htsr-watch analyze``)."""
-    path = _checkpoint_path(path)
-    start = 1 if start_ids is None else int(start_ids)
-    tensors = [name for name, _, _ in _native.list_tensors(str(path))]
-    ids = {_layer_name(t): start + i for i, t in enumerate(tensors)}
-    names: list[str] | None = None
+    """A safetensors file or a folder, through the engine's own reader (as ``htsr-watch analyze``), numbered as
+    WeightWatcher numbers it (``htsr._layer_ids``). A folder WeightWatcher reads file by file (shards without
+    an index) is read the same way, one engine call per file."""
+    plan, listed, ids = _path_layers(path, start_ids)
+    selected: list[set[str] | None] = [None] * len(plan.sources)
     if layers is not None and not isinstance(layers, str):
-        listed = [_Layer(i, n, n, n, _const(None)) for n, i in ids.items()]
-        names = [layer.longname for layer in _select(listed, layers)]
-        if not names:
-            return [], {}
+        selected = [set() for _ in plan.sources]
+        for layer in _select(listed, layers):
+            selected[layer.source].add(layer.longname)
     regex = layers if isinstance(layers, str) else None
-    metadata, results, _ = _native.analyze_path(str(path), layers=regex, names=names, **opts)
-    rows = []
-    next_id = start + len(tensors)
-    for row, _ in results:
-        layer_id = ids.get(row["name"])
-        if layer_id is None:
-            # Layers a spectra file describes without a tensor (skipped ones) get ids after the tensors'.
-            layer_id, next_id = next_id, next_id + 1
-        row.update(layer_id=layer_id, longname=row["name"])
-        rows.append(row)
-    return rows, dict(metadata)
-
-
-def _checkpoint_path(path: Path) -> Path:
-    """The file or folder the engine opens for `path`; a folder holding only ``model.safetensors`` is that file."""
-    if path.is_dir() and not (path / "model.safetensors.index.json").exists():
-        single = path / "model.safetensors"
-        if single.is_file():
-            return single
-        raise FileNotFoundError(
-            f"{path}: a Hugging Face checkpoint folder holds model.safetensors.index.json (sharded) or "
-            "model.safetensors; found neither (htsr reads safetensors, not pickled .bin/.pt files)"
+    metadata: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, source in enumerate(plan.sources):
+        names = selected[i]
+        if names is not None and not names:
+            continue
+        meta, results, _ = _native.analyze_path(
+            str(source.path), layers=regex, names=None if names is None else sorted(names), **opts
         )
-    return path
+        for key, value in dict(meta).items():
+            metadata.setdefault(key, value)
+        for row, _ in results:
+            tensor = row.get("tensor") or row["name"]
+            if plan.first_wins and len(plan.sources) > 1:
+                if tensor in seen:
+                    continue  # WeightWatcher reads a name from the first file that holds it
+                seen.add(tensor)
+            key = tensor if plan.first_wins else (i, tensor)
+            # Layers a spectra file describes without a tensor (skipped ones) get ids after the tensors'.
+            row.update(layer_id=ids(key), longname=row["name"])
+            rows.append(row)
+    return rows, metadata
+
+
+def _path_layers(path: str | os.PathLike[str], start_ids: int | None) -> tuple[Any, list[_Layer], IdAssigner]:
+    """The sources WeightWatcher reads for `path`, every tensor they hold (as ``_Layer``, in read order) and the
+    ids: WeightWatcher's, then the tensors it does not number after them in read order."""
+    plan = plan_path(path, start_ids)
+    numbered: dict[object, int] = {}
+    for i, source in enumerate(plan.sources):
+        for tensor, layer_id in source.ids.items():
+            numbered.setdefault(tensor if plan.first_wins else (i, tensor), layer_id)
+    ids = IdAssigner(numbered, plan.start)
+    listed: list[_Layer] = []
+    seen: set[str] = set()
+    for i, source in enumerate(plan.sources):
+        for tensor, dtype, shape in _native.list_tensors(str(source.path)):
+            if plan.first_wins:
+                if tensor in seen:
+                    continue
+                seen.add(tensor)
+            name = _layer_name(tensor)
+            layer_id = ids(tensor if plan.first_wins else (i, tensor))
+            listed.append(_Layer(layer_id, name, name, tensor, _const((dtype, list(shape))), source=i))
+    return plan, listed, ids
 
 
 def _analyze_layers(all_layers: list[_Layer], layers: LayerSelection, opts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -428,6 +605,7 @@ def _const(value: Any) -> Callable[[], Any]:
 
 __all__ = [
     "COLUMNS",
+    "DESCRIBE_COLUMNS",
     "EVIDENCE_COLUMNS",
     "Evidence",
     "LayerResult",
@@ -435,5 +613,6 @@ __all__ = [
     "analyze",
     "analyze_matrix",
     "classify",
+    "describe",
     "get_summary",
 ]

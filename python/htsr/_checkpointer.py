@@ -15,13 +15,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from htsr import _native
+from htsr import _native, _sharded
 from htsr._spectra import PRECISIONS, device_eigenvalues
 from htsr._tensors import (
+    ShardedWeightsError,
     is_torch_module,
     is_torch_tensor,
-    refuse_sharded_module,
-    refuse_sharded_tensor,
     tensor_bytes,
     torch_dtype_name,
     unwrap,
@@ -60,7 +59,18 @@ class Checkpointer:
     in the file). In a distributed data-parallel run (``RANK``/``WORLD_SIZE`` or ``SLURM_PROCID``/
     ``SLURM_NTASKS``, or ``rank=(r, world)``), rank 0 writes the weights and every rank computes the spectra of its
     share of the layers, balanced by cost; there the run must be named (``run`` or ``HTSR_RUN``), so that every
-    rank writes into the same one. Sharded weights (FSDP, tensor parallel) raise ``ShardedWeightsError``.
+    rank writes into the same one.
+
+    Sharded models (FSDP2 ``fully_shard``, FSDP1 with ``use_orig_params=True``, DTensor tensor parallelism and
+    their 2-D combinations; the model passed may be the FSDP-wrapped module): every rank of the process group must
+    call ``step``/``checkpoint`` for the same steps. In spectra mode the ranks compute each layer's exact
+    eigenvalues together with torch.distributed collectives, one layer at a time, each layer's eigensolve on the
+    rank that owns it, and each rank writes its own layers' file (``htsr._sharded`` describes how). In weights
+    mode rank 0 gathers the full state dict and writes one ordinary file with the unsharded names, or raises
+    ``htsr.FullWeightsTooLargeError`` (on every rank) when rank 0's memory would not hold it: the gathered state
+    dict plus the writer's copy of the checkpointed tensors must fit ``full_weights_budget`` bytes (default: half
+    of rank 0's MemAvailable at that checkpoint, or ``HTSR_FULL_WEIGHTS_BUDGET``). Names are stored without the
+    ``_fsdp_wrapped_module.``, ``_checkpoint_wrapped_module.`` and ``_orig_mod.`` components.
 
     Which tensors: parameters with at least ``min_dims`` dimensions, trainable ones only unless
     ``trainable_only=False``, passing ``filter(name)``; a state dict (name -> tensor or array) works too. At most
@@ -90,7 +100,10 @@ class Checkpointer:
         min_evals: int = 8,
         max_evals: int = 15000,
         max_N: int = 50000,
+        full_weights_budget: int | None = None,
     ) -> None:
+        if rank is None:
+            rank = _rank_from_process_group()
         world = rank[1] if rank is not None else _native.rank_from_env()[1]
         dir_, run_, every_, mode_ = _native.Writer.resolve(
             None if dir is None else os.fspath(dir), run, None if every is None else int(every), mode, world
@@ -116,8 +129,10 @@ class Checkpointer:
         self.min_dims = min_dims
         self.precision = precision
         self.spectra_on_device = spectra_on_device
+        self.full_weights_budget = full_weights_budget
         self.last_checkpoint: int | None = None
         self._assignment: dict[str, int] | None = None
+        self._exchanged: dict[str, Any] = {}  # the ranks' parts of a sharded model's layers, from the last exchange
         self._counts = {"queued": 0, "waited": 0, "skipped": 0}
         self._finished = False
 
@@ -201,14 +216,20 @@ class Checkpointer:
         if self._finished:
             raise RuntimeError("this Checkpointer is finished")
         info = dict(epoch=_opt_int(epoch), loss=_opt_float(loss), lr=_opt_float(lr), batch_size=_opt_int(batch_size))
-        tensors = self._selected(model)
-        weights = self.mode != "spectra" and self.rank == 0
-        spectra = self.mode != "weights"
-        outcome = Outcome.NOT_DUE
-        if weights:
-            outcome = self._write_weights(step, tensors, info)
-        if spectra:
-            outcome = _combine(outcome, self._write_spectra(step, tensors, info))
+        if is_torch_module(model):
+            model = unwrap(model)
+        pieces = _sharded.select(
+            model, min_dims=self.min_dims, trainable_only=self.trainable_only, filter=self.filter
+        )
+        if _sharded.is_sharded(pieces):
+            outcome = self._checkpoint_sharded(step, model, pieces, info)
+        else:
+            tensors = [(q.name, q.local) for q in pieces]
+            outcome = Outcome.NOT_DUE
+            if self.mode != "spectra" and self.rank == 0:
+                outcome = self._write_weights(step, tensors, info)
+            if self.mode != "weights":
+                outcome = _combine(outcome, self._write_spectra(step, tensors, info))
         if outcome not in (Outcome.SKIPPED, Outcome.NOT_DUE):
             self.last_checkpoint = step
         if outcome is not Outcome.NOT_DUE:
@@ -240,26 +261,6 @@ class Checkpointer:
         return f"Checkpointer(run_dir={str(self.run_dir)!r}, every={self.every}, mode={self.mode!r})"
 
     # --- internals ------------------------------------------------------------------------------------------------
-
-    def _selected(self, model: Any) -> list[tuple[str, Any]]:
-        """The tensors a checkpoint holds, sorted by name (as the tch hook's)."""
-        if is_torch_module(model):
-            model = unwrap(model)
-            refuse_sharded_module(model)
-            items = [
-                (name, p)
-                for name, p in model.named_parameters()
-                if p.dim() >= self.min_dims and (p.requires_grad or not self.trainable_only)
-            ]
-        elif isinstance(model, Mapping):
-            items = [(str(k), v) for k, v in model.items() if len(getattr(v, "shape", ())) >= self.min_dims]
-        else:
-            raise TypeError(f"Checkpointer needs a torch.nn.Module or a state dict, got {type(model).__name__}")
-        if self.filter is not None:
-            items = [(n, t) for n, t in items if self.filter(n)]
-        for name, t in items:
-            refuse_sharded_tensor(name, t)
-        return sorted(items, key=lambda item: item[0])
 
     def _reserve(self) -> Outcome:
         kind, _ = self._writer.reserve()
@@ -316,6 +317,135 @@ class Checkpointer:
             raise
         self._writer.submit_spectra(step, device, cpu, skipped, assignment, **info)
         return outcome
+
+
+    # --- sharded models -------------------------------------------------------------------------------------------
+
+    def _checkpoint_sharded(
+        self, step: int, model: Any, pieces: list[_sharded.Piece], info: dict[str, Any]
+    ) -> Outcome:
+        """A checkpoint of a sharded model: every rank of the process group takes part."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise ShardedWeightsError("sharded tensors (DTensor or FSDP) but no torch.distributed process group")
+        ours, theirs = self._writer.rank, (dist.get_rank(), dist.get_world_size())
+        if ours != theirs:
+            raise ValueError(
+                f"this Checkpointer is rank {ours[0]} of {ours[1]} but torch.distributed says rank {theirs[0]} of "
+                f"{theirs[1]}: a sharded model needs the process group's ranks (pass rank=(dist.get_rank(), "
+                "dist.get_world_size()), or create the Checkpointer after init_process_group)"
+            )
+        outcome = Outcome.NOT_DUE
+        if self.mode != "spectra":
+            if not is_torch_module(model):
+                raise ShardedWeightsError(
+                    "weights mode needs the sharded model itself (a torch.nn.Module) to gather its full state dict; "
+                    "use mode=\"spectra\" for a state dict of DTensors"
+                )
+            outcome = self._write_full_weights(step, model, pieces, info)
+        if self.mode != "weights":
+            outcome = _combine(outcome, self._write_sharded_spectra(step, pieces, info))
+        return outcome
+
+    def _write_full_weights(
+        self, step: int, model: Any, pieces: list[_sharded.Piece], info: dict[str, Any]
+    ) -> Outcome:
+        """Rank 0 writes the full state dict's selected tensors; every rank returns rank 0's outcome."""
+        import torch.distributed as dist
+
+        rank = self.rank
+        decision: Any = None
+        if rank == 0:
+            problem = _sharded.full_weights_check(model, pieces, self.full_weights_budget)
+            if problem is not None:
+                decision = ("refuse", problem)
+            else:
+                decision = ("write", self._reserve().value)
+        box = [decision]
+        reserved = decision is not None and decision[0] == "write" and decision[1] != Outcome.SKIPPED.value
+        try:
+            dist.broadcast_object_list(box, src=0)
+        except BaseException:
+            if reserved:
+                self._writer.release()
+            raise
+        kind, detail = box[0]
+        if kind == "refuse":
+            raise _sharded.FullWeightsTooLargeError(detail)
+        outcome = Outcome(detail)
+        if outcome is Outcome.SKIPPED:
+            return outcome
+        try:
+            state = _sharded.full_state_dict(model)
+            payload = []
+            if rank == 0:
+                for q in pieces:
+                    if q.name not in state:
+                        raise ShardedWeightsError(f"{q.name!r} is missing from the full state dict")
+                    b = tensor_bytes(q.name, state[q.name])
+                    payload.append((q.name, b.dtype, list(b.shape), b.data))
+        except BaseException:
+            if reserved:
+                self._writer.release()
+            raise
+        if rank == 0:
+            self._writer.submit_weights(step, payload, **info)
+        del state, payload
+        return outcome
+
+    def _write_sharded_spectra(self, step: int, pieces: list[_sharded.Piece], info: dict[str, Any]) -> Outcome:
+        """Every rank computes its layers' spectra with the others (htsr._sharded) and writes its own file."""
+        rank, world = self._writer.rank
+        names = [q.name for q in pieces]
+        if self._assignment is None or sorted(self._assignment) != names:
+            shapes = [(q.name, list(q.shape)) for q in pieces]
+            self._assignment = _native.assign_layers(shapes, world, **self._limits)
+        assignment = self._assignment
+        outcome = self._reserve()
+        reserved = outcome is not Outcome.SKIPPED
+        try:
+            failure = None
+            try:
+                descs, any_skip = _sharded.exchange(pieces, not reserved, self._exchanged)
+            except _sharded._PeerFailure as e:
+                descs, any_skip, failure = None, not reserved, str(e)
+            if any_skip:
+                # Every rank skips together: a rank alone in its collectives would wait for the others.
+                if reserved:
+                    self._writer.release()
+                return Outcome.SKIPPED
+            device, cpu, skipped = _sharded.compute_spectra(
+                pieces,
+                assignment,
+                rank=rank,
+                world=world,
+                limits=self._limits,
+                precision=self.precision,
+                spectra_on_device=self.spectra_on_device,
+                descs=descs,
+                failure=failure,
+            )
+        except BaseException:
+            if reserved:
+                self._writer.release()
+            raise
+        self._writer.submit_spectra(step, device, cpu, skipped, assignment, **info)
+        return outcome
+
+
+def _rank_from_process_group() -> tuple[int, int] | None:
+    """(rank, world) of an initialized torch.distributed process group when the launcher's environment names no
+    ranks (e.g. processes started with ``torch.multiprocessing.spawn``); None otherwise."""
+    import sys
+
+    if _native.rank_from_env()[1] > 1 or "torch.distributed" not in sys.modules:
+        return None
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return dist.get_rank(), dist.get_world_size()
+    return None
 
 
 def _combine(first: Outcome, second: Outcome) -> Outcome:

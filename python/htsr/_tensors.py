@@ -51,9 +51,11 @@ _NUMPY_DTYPES = {
 
 
 class ShardedWeightsError(ValueError):
-    """The weights are a shard of a layer (FSDP, tensor or pipeline parallel): htsr needs whole layers.
+    """The weights are a shard of a layer (FSDP, tensor or pipeline parallel) where htsr needs whole layers, or a
+    sharded layout htsr cannot read.
 
-    Analyze or checkpoint the full state dict instead, e.g. gathered on one rank with
+    ``htsr.Checkpointer`` reads FSDP2, FSDP1 (``use_orig_params=True``) and DTensor models itself (every rank
+    calls it). To analyze one, gather the full state dict first, e.g. on one rank with
     ``torch.distributed.checkpoint.state_dict.get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))``.
     """
 

@@ -25,7 +25,9 @@ class HtsrCallback(TrainerCallback):
     the run defaults to ``run_name``, else the output folder's name, so that every rank writes into one run. Each file's metadata holds
     the step, the epoch (whole epochs completed), the learning rate the step used, the effective batch size
     (``train_batch_size * gradient_accumulation_steps``), and the training loss when the step is a logging step
-    (the loss ``Trainer`` logs, averaged since the previous log).
+    (the loss ``Trainer`` logs, averaged since the previous log). Under FSDP (``fsdp_config`` version 1 with
+    ``use_orig_params``, the default, or 2) the model ``Trainer`` passes is the sharded one, and every process
+    takes part in each checkpoint (see ``htsr.Checkpointer``).
     """
 
     def __init__(self, dir: str | os.PathLike[str] | None = None, run: str | None = None, every: int | None = None, **options: Any) -> None:

@@ -23,7 +23,9 @@ class HtsrCallback(Callback):
     The arguments are ``htsr.Checkpointer``'s (``mode="spectra"``, ``keep_last``, ``filter``, ...); the rank and
     world size come from the trainer (``global_rank``, ``world_size``). Each file's metadata holds the step, the
     epoch (``trainer.current_epoch``), the first optimizer's learning rate and, when ``training_step`` returns it,
-    the loss of the step's last batch.
+    the loss of the step's last batch. With a sharded strategy (``ModelParallelStrategy``: FSDP2 and tensor
+    parallel; ``FSDPStrategy``: FSDP1 with ``use_orig_params``, its default) every process takes part in each
+    checkpoint (see ``htsr.Checkpointer``).
     """
 
     def __init__(self, dir: str | os.PathLike[str] | None = None, run: str | None = None, every: int | None = None, **options: Any) -> None:

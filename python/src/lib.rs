@@ -7,11 +7,14 @@
 //!   htsr-contracts' `ExportRow` (WeightWatcher's column names) plus the phase evidence.
 //! - [`writer`]: htsr-writer's background `CheckpointWriter` for the training callbacks: file names, `htsr.*`
 //!   metadata and atomic writes of weights and spectra files, exactly as the tch hook writes them.
+//! - [`history`]: a store's history (the rows of `htsr-watch export`), through the daemon that holds the store or
+//!   from the store itself.
 //! - [`spectra`]: what spectra mode needs beside torch: how a tensor is cut into matrices (`MatrixPlan`), the
 //!   layer-to-rank assignment, and per-slice eigenvalues pooled as htsr-engine pools them.
 
 mod analysis;
 mod convert;
+mod history;
 mod spectra;
 mod writer;
 
@@ -58,6 +61,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
     analysis::register(m)?;
     spectra::register(m)?;
+    history::register(m)?;
     writer::register(m)?;
     Ok(())
 }

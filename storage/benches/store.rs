@@ -117,7 +117,7 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("phase_grid_200_columns", |b| {
         b.iter(|| {
-            let grid = store.phase_grid("bench", Some(200)).expect("grid");
+            let grid = store.phase_grid("bench", Some(200), None).expect("grid");
             assert_eq!(grid.cells.len(), layers);
             grid
         })

@@ -11,23 +11,28 @@ use crate::keys;
 use crate::store::Store;
 
 /// Calls `f` for every (checkpoint, layer) of `run` (or of every run), ordered by run, step, layer index.
+///
+/// The checkpoints are listed first, in one pass, and only then read: an export taken while the daemon stores more
+/// holds exactly the checkpoints that existed when it began (a stored checkpoint's rows never change), so it equals
+/// the same export taken after the daemon stops, minus the checkpoints stored meanwhile.
 pub fn for_each_row(
     store: &Store,
     run: Option<&str>,
     mut f: impl FnMut(ExportRow) -> Result<()>,
 ) -> Result<()> {
+    let db = store.open_db()?;
     let iter = match run {
-        Some(r) => store
-            .open_db()?
-            .t
-            .checkpoints
-            .scan_prefix(keys::run_prefix(r)),
-        None => store.open_db()?.t.checkpoints.iter(),
+        Some(r) => db.t.checkpoints.scan_prefix(keys::run_prefix(r)),
+        None => db.t.checkpoints.iter(),
     };
-    for v in iter.values() {
-        let cp: CheckpointRecord = serde_json::from_slice(&v?)?;
+    let listed: Vec<CheckpointRecord> = iter
+        .values()
+        .map(|v| Ok(serde_json::from_slice(&v?)?))
+        .collect::<Result<_>>()?;
+    drop(db);
+    for cp in &listed {
         for layer in store.layers_at(&cp.run, cp.step)? {
-            f(ExportRow::new(&cp.run, cp.step, &layer))?;
+            f(ExportRow::stored(cp, &layer))?;
         }
     }
     Ok(())

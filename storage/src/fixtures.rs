@@ -60,6 +60,7 @@ pub fn layer_report(name: &str, seed: u64) -> LayerReport {
     let num_spikes = (g.next_u64() % 40) as usize;
     let num_pl_spikes = evals.len() / 2;
     LayerReport {
+        layer_id: None,
         name: name.to_string(),
         tensor: format!("{name}.weight"),
         shape: vec![m, n],

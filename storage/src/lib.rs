@@ -8,6 +8,7 @@ mod error;
 pub mod export;
 #[cfg(feature = "test-support")]
 pub mod fixtures;
+mod history;
 pub(crate) mod keys;
 pub mod query;
 pub mod records;
@@ -16,7 +17,6 @@ pub mod stats;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};
-pub use query::{PhaseGrid, RunSummary};
-pub use records::TrajectoryPoint;
-pub use stats::{on_disk_bytes, StoreStats, TreeStats};
+pub use htsr_api::{PhaseGrid, RunSummary, StoreStats, TrajectoryPoint, TreeStats};
+pub use stats::on_disk_bytes;
 pub use store::{OpenOutcome, Store, SCHEMA_VERSION, UNDERSTOOD_VERSIONS};

@@ -1,64 +1,17 @@
 //! The dashboard's questions, each answered from the tree laid out for it (see `store`'s table).
 
-use serde::{Deserialize, Serialize};
+use htsr_api::{downsample_indices, PhaseGrid, RunSummary};
 
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::records::{self, TrajectoryPoint, ABSENT};
 use crate::store::Store;
-use htsr_contracts::{
-    CheckpointRecord, EsdHistogram, FileIdentity, LayerReport, LayerStatus, Phase,
-};
-
-/// One run at a glance, for the runs list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub run: String,
-    pub last_step: u64,
-    pub checkpoints: usize,
-    /// Mean alpha over the successful layers of the last checkpoint (f32 precision); None if none had a fit.
-    pub mean_alpha: Option<f64>,
-    /// Layers of the last checkpoint per phase, indexed like [`Phase::ALL`].
-    pub phase_counts: htsr_contracts::PhaseCounts,
-    /// Layers of the last checkpoint.
-    pub layers: usize,
-}
-
-/// Layers x checkpoints, each cell the layer's phase at that checkpoint.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct PhaseGrid {
-    /// Row labels, in first-seen order.
-    pub layers: Vec<String>,
-    /// Column labels (steps), ascending; the newest checkpoint is always the last column.
-    pub steps: Vec<u64>,
-    /// `cells[row][column]`: None where the layer is absent at that checkpoint or has no phase (skipped/failed).
-    pub cells: Vec<Vec<Option<Phase>>>,
-    /// Checkpoints in the run before downsampling.
-    pub total_checkpoints: usize,
-}
+use htsr_contracts::{CheckpointRecord, EsdHistogram, FileIdentity, LayerReport, LayerStatus};
 
 fn corrupt(tree: &'static str) -> Error {
     Error::Corrupt {
         tree,
         detail: "bad key".into(),
-    }
-}
-
-/// Evenly spaced indices into `0..n`, at most `max`, always including the last (and the first when max >= 2).
-pub fn downsample_indices(n: usize, max: Option<usize>) -> Vec<usize> {
-    match max {
-        Some(m) if m < n => match m {
-            0 => Vec::new(),
-            1 => vec![n - 1],
-            _ => {
-                let mut v: Vec<usize> = (0..m)
-                    .map(|i| ((i * (n - 1)) as f64 / (m - 1) as f64).round() as usize)
-                    .collect();
-                v.dedup();
-                v
-            }
-        },
-        _ => (0..n).collect(),
     }
 }
 
@@ -127,6 +80,9 @@ impl Store {
                 }
             }
         }
+        let last_stored_at = self
+            .checkpoint(run, last_step)?
+            .map_or(0.0, |c| c.analyzed_at);
         Ok(Some(RunSummary {
             run: run.to_string(),
             last_step,
@@ -134,6 +90,7 @@ impl Store {
             mean_alpha: (n > 0).then(|| sum / n as f64),
             phase_counts,
             layers,
+            last_stored_at,
         }))
     }
 
@@ -221,11 +178,20 @@ impl Store {
             .collect()
     }
 
-    /// The layers x checkpoints phase grid, with at most `max_columns` evenly spaced checkpoints (always
-    /// including the newest). Reads one phase row per column, not one point per cell.
-    pub fn phase_grid(&self, run: &str, max_columns: Option<usize>) -> Result<PhaseGrid> {
+    /// The layers x checkpoints phase grid of the checkpoints up to step `until` (all when None), with at most
+    /// `max_columns` evenly spaced checkpoints (always including the newest). Reads one phase row per column, not
+    /// one point per cell.
+    pub fn phase_grid(
+        &self,
+        run: &str,
+        max_columns: Option<usize>,
+        until: Option<u64>,
+    ) -> Result<PhaseGrid> {
         let layers = self.layer_names(run)?;
-        let all = self.steps(run)?;
+        let mut all = self.steps(run)?;
+        if let Some(until) = until {
+            all.retain(|&s| s <= until);
+        }
         let picked = downsample_indices(all.len(), max_columns);
         let mut cells = vec![Vec::with_capacity(picked.len()); layers.len()];
         let mut steps = Vec::with_capacity(picked.len());
@@ -349,22 +315,5 @@ impl Store {
             mtime_ns,
             header_hash,
         ))?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::downsample_indices;
-
-    #[test]
-    fn downsampling_is_even_and_keeps_the_newest() {
-        assert_eq!(downsample_indices(10, Some(4)), vec![0, 3, 6, 9]);
-        assert_eq!(downsample_indices(3, Some(10)), vec![0, 1, 2]);
-        assert_eq!(downsample_indices(5, None), vec![0, 1, 2, 3, 4]);
-        assert_eq!(downsample_indices(5, Some(1)), vec![4]);
-        assert_eq!(downsample_indices(5, Some(0)), Vec::<usize>::new());
-        let v = downsample_indices(2000, Some(200));
-        assert_eq!((v.len(), v[0], *v.last().unwrap()), (200, 0, 1999));
-        assert!(v.windows(2).all(|w| w[1] > w[0]));
     }
 }

@@ -8,60 +8,10 @@
 //! - A checkpoint's phase row is one byte per layer index (the phase grid reads 200 of them, not 100 000 points).
 //! - Raw eigenvalues are little-endian f64 bytes: JSON would double their size and lose nothing in exchange.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use htsr_contracts::{LayerReport, LayerStatus, Phase, Warning};
 
-/// One layer at one checkpoint, as a trajectory plots it. Floats are rounded to f32 precision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrajectoryPoint {
-    pub step: u64,
-    pub status: LayerStatus,
-    pub phase: Option<Phase>,
-    pub very_heavy_tailed: bool,
-    pub alpha: Option<f64>,
-    /// KS distance of the power-law fit.
-    #[serde(rename = "D")]
-    pub d: Option<f64>,
-    /// Standard error of alpha.
-    pub sigma: Option<f64>,
-    pub num_pl_spikes: Option<usize>,
-    pub num_spikes: Option<usize>,
-    pub mp_softrank: Option<f64>,
-    pub lambda_max: Option<f64>,
-    pub stable_rank: Option<f64>,
-    pub log_spectral_norm: Option<f64>,
-    pub alpha_weighted: Option<f64>,
-    pub warning: Warning,
-}
-
-impl TrajectoryPoint {
-    /// The point a report contributes to its layer's trajectory. Non-finite values become None.
-    pub fn from_report(step: u64, r: &LayerReport) -> Self {
-        let fin = |v: f64| v.is_finite().then_some(v);
-        let pl = r.power_law.as_ref();
-        let mp = r.mp.as_ref();
-        let m = r.metrics.as_ref();
-        TrajectoryPoint {
-            step,
-            status: r.status,
-            phase: r.phase(),
-            very_heavy_tailed: r.phase.as_ref().is_some_and(|v| v.very_heavy_tailed),
-            alpha: pl.and_then(|p| fin(p.alpha)),
-            d: pl.and_then(|p| fin(p.d)),
-            sigma: pl.and_then(|p| fin(p.sigma)),
-            num_pl_spikes: pl.map(|p| p.num_pl_spikes),
-            num_spikes: mp.map(|p| p.num_spikes),
-            mp_softrank: mp.and_then(|p| fin(p.mp_softrank)),
-            lambda_max: m.and_then(|p| fin(p.lambda_max)),
-            stable_rank: m.and_then(|p| fin(p.stable_rank)),
-            log_spectral_norm: m.and_then(|p| fin(p.log_spectral_norm)),
-            alpha_weighted: m.and_then(|p| fin(p.alpha_weighted)),
-            warning: r.warning,
-        }
-    }
-}
+pub use htsr_api::TrajectoryPoint;
 
 /// The stored form of a point: the step is in the key, floats are f32, enums are small integers.
 type PointTuple = (
@@ -261,6 +211,7 @@ pub const REPORT_KEYS: &[&str] = &[
     "detX_val_unrescaled",
     "ERG_gap",
     "detx_val",
+    "layer_id",
 ];
 
 fn shorten_keys(v: serde_json::Value) -> serde_json::Value {

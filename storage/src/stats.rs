@@ -1,28 +1,9 @@
 //! `htsr-watch db stats`: how big each tree is, so that a user can see where the space goes.
 
-use serde::Serialize;
+use htsr_api::{StoreStats, TreeStats};
 
 use crate::error::Result;
 use crate::store::{Store, TREES};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TreeStats {
-    pub name: String,
-    pub keys: u64,
-    /// Sum of key and value lengths: the logical size, before sled's own overhead.
-    pub bytes: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StoreStats {
-    pub path: String,
-    pub schema_version: u32,
-    pub trees: Vec<TreeStats>,
-    /// Sum of the trees' logical bytes.
-    pub logical_bytes: u64,
-    /// What the store's files take on disk (sled's log and snapshots: includes space not yet reclaimed).
-    pub on_disk_bytes: u64,
-}
 
 /// What the store at `path` takes on disk: the size of every file under it, recursively (sled's log, snapshots
 /// and blobs). A plain walk of the directory, so it needs no open store (a metrics page measures it per scrape).
@@ -70,50 +51,4 @@ impl Store {
     }
 }
 
-/// Bytes with a binary unit, e.g. "12.3 MiB".
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-impl std::fmt::Display for StoreStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "store {} (schema version {})",
-            self.path, self.schema_version
-        )?;
-        writeln!(f, "{:<16} {:>12} {:>12}", "tree", "keys", "bytes")?;
-        for t in &self.trees {
-            writeln!(
-                f,
-                "{:<16} {:>12} {:>12}",
-                t.name,
-                t.keys,
-                human_bytes(t.bytes)
-            )?;
-        }
-        writeln!(
-            f,
-            "{:<16} {:>12} {:>12}",
-            "total",
-            self.trees.iter().map(|t| t.keys).sum::<u64>(),
-            human_bytes(self.logical_bytes)
-        )?;
-        write!(
-            f,
-            "on disk: {} (includes space sled has not reclaimed yet)",
-            human_bytes(self.on_disk_bytes)
-        )
-    }
-}
+pub use htsr_api::human_bytes;

@@ -56,7 +56,7 @@ fn a_failed_record_of_the_same_file_under_a_guessed_step_is_superseded() {
         .collect();
     assert_eq!(steps, [40], "the failed record at step 3 is gone");
     assert!(store
-        .phase_grid("r", None)
+        .phase_grid("r", None, None)
         .unwrap()
         .steps
         .iter()

@@ -180,7 +180,7 @@ fn phase_grid_downsamples_to_evenly_spaced_columns_with_the_newest() {
         };
         write(&store, "r", step * 10, &reports(step, names), &[]);
     }
-    let full = store.phase_grid("r", None).unwrap();
+    let full = store.phase_grid("r", None, None).unwrap();
     assert_eq!(full.layers, vec!["l0", "l1", "late"]);
     assert_eq!(full.steps.len(), 25);
     assert_eq!(full.total_checkpoints, 25);
@@ -192,16 +192,19 @@ fn phase_grid_downsamples_to_evenly_spaced_columns_with_the_newest() {
     assert!(full.cells[2][..10].iter().all(Option::is_none));
     assert!(full.cells[2][10..].iter().all(Option::is_some));
 
-    let small = store.phase_grid("r", Some(5)).unwrap();
+    let small = store.phase_grid("r", Some(5), None).unwrap();
     assert_eq!(small.steps, vec![0, 60, 120, 180, 240]);
     assert_eq!(small.cells.len(), 3);
     for (row, full_row) in small.cells.iter().zip(&full.cells) {
         let picked: Vec<Option<Phase>> = [0, 6, 12, 18, 24].iter().map(|&i| full_row[i]).collect();
         assert_eq!(row, &picked);
     }
-    assert_eq!(store.phase_grid("r", Some(1)).unwrap().steps, vec![240]);
     assert_eq!(
-        store.phase_grid("missing", Some(5)).unwrap(),
+        store.phase_grid("r", Some(1), None).unwrap().steps,
+        vec![240]
+    );
+    assert_eq!(
+        store.phase_grid("missing", Some(5), None).unwrap(),
         Default::default()
     );
 }

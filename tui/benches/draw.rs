@@ -38,7 +38,7 @@ fn app() -> App {
     }
     let body = layout::screen(Rect::new(0, 0, W, H)).body;
     let columns = layout::grid_columns(body);
-    let picked = htsr_storage::query::downsample_indices(CHECKPOINTS as usize, Some(columns));
+    let picked = htsr_api::downsample_indices(CHECKPOINTS as usize, Some(columns));
     let grid = PhaseGrid {
         layers: rows.iter().map(|r| r.name.clone()).collect(),
         steps: picked.iter().map(|&i| i as u64 * 10).collect(),
@@ -87,6 +87,7 @@ fn app() -> App {
             mean_alpha: Some(3.5),
             phase_counts: [100, 100, 100, 100, 50, 50, 0],
             layers: LAYERS,
+            last_stored_at: 0.0,
         })
         .collect();
     app.overlay = Some(OverlayModel {

@@ -25,7 +25,7 @@ fn main() -> std::io::Result<()> {
             let _ = tx.send(LiveEvent::Analyzing {
                 run: "demo".into(),
                 step,
-                path: format!("demo/step-{step}.safetensors").into(),
+                path: format!("demo/step-{step}.safetensors"),
             });
             if writer.write_checkpoint(&record, &reports, &[]).is_err() {
                 break;
@@ -56,5 +56,5 @@ fn main() -> std::io::Result<()> {
         initial_run: None,
         mode: Mode::Live,
     };
-    run_dashboard(store, Some(rx), opts)
+    run_dashboard(&store, Some(rx), opts)
 }

@@ -1,18 +1,18 @@
 //! The event loop: poll the terminal with a timeout, drain the daemon's channel, re-read what changed, draw
-//! once. Everything blocking (analysis) happens in the daemon's threads; this thread only reads the store.
+//! once. Everything blocking (analysis) happens in the daemon's threads; this thread only reads the history (the
+//! store in the daemon's own process, or the daemon over its socket for an attached viewer).
 
 use std::io;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use crossterm::event;
-use htsr_storage::Store;
+use htsr_api::{History, ViewerEvent};
 
 use crate::options::DashboardOptions;
 use crate::state::{load, App};
 use crate::terminal::TerminalGuard;
 use crate::view;
-use htsr_contracts::live::LiveEvent;
 
 /// How long to wait for a key before looking at the channel again: short enough that new checkpoints appear
 /// promptly.
@@ -22,11 +22,12 @@ const TICK: Duration = Duration::from_millis(100);
 /// idle dashboard costs almost nothing: redrawing at every tick took 0.7% of a core for an unchanged screen.
 const IDLE_REDRAW: Duration = Duration::from_secs(1);
 
-/// Runs the dashboard on the calling thread until the user quits (q or Ctrl-C). The terminal is restored on
-/// return and on panic.
-pub fn run_dashboard(
-    store: Store,
-    events: Option<Receiver<LiveEvent>>,
+/// Runs the dashboard on the calling thread until the user quits (q or Ctrl-C), drawing `store` and following
+/// `events` (the daemon's own [`htsr_contracts::LiveEvent`]s in its process, or an attached viewer's
+/// [`ViewerEvent`]s). The terminal is restored on return and on panic.
+pub fn run_dashboard<E: Into<ViewerEvent>>(
+    store: &dyn History,
+    events: Option<Receiver<E>>,
     opts: DashboardOptions,
 ) -> io::Result<()> {
     let mut guard = TerminalGuard::enter()?;
@@ -41,7 +42,7 @@ pub fn run_dashboard(
             Some((at, drawn_size)) => changed || drawn_size != size || at.elapsed() >= IDLE_REDRAW,
         };
         if due {
-            load::prepare(&mut app, &store, size.width, size.height);
+            load::prepare(&mut app, store, size.width, size.height);
             guard.terminal.draw(|f| view::draw(f, &app))?;
             drawn = Some((Instant::now(), size));
             changed = false;

@@ -1,12 +1,14 @@
 //! How the binary starts the dashboard.
 
-/// Whether a daemon feeds the dashboard, or it only browses a store's history.
+/// Where the dashboard's history comes from, and what quitting it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// A daemon is analyzing checkpoints and sends [`htsr_contracts::LiveEvent`]s.
+    /// In the daemon's own process (`htsr-watch DIR`): quitting stops the daemon.
     #[default]
     Live,
-    /// History only (`htsr-watch browse`): nothing new will arrive.
+    /// A viewer attached to a running daemon (`htsr-watch browse`): live, and quitting leaves the daemon running.
+    Attached,
+    /// History only: no daemon runs on the store. Becomes [`Mode::Attached`] when one starts.
     Browse,
 }
 
@@ -14,7 +16,7 @@ pub enum Mode {
 pub struct DashboardOptions {
     /// Shown in the header and on the waiting screen: the watched directory or the store's path.
     pub title: String,
-    /// The run to show first; the first run by name when None or unknown.
+    /// The run to show first; when None or unknown, the run that received a checkpoint last.
     pub initial_run: Option<String>,
     pub mode: Mode,
 }

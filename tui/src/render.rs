@@ -1,7 +1,7 @@
 //! Drawing the dashboard into a string, for tests and for the binary's end-to-end checks: the same state,
 //! loading and views as the terminal, on ratatui's `TestBackend`.
 
-use htsr_storage::Store;
+use htsr_api::History;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -11,7 +11,7 @@ use crate::view;
 
 /// Draws `app` (after bringing it up to date with `store`) at `width` x `height`; returns the screen's text,
 /// one line per row, trailing spaces kept.
-pub fn render_app(app: &mut App, store: &Store, width: u16, height: u16) -> String {
+pub fn render_app(app: &mut App, store: &dyn History, width: u16, height: u16) -> String {
     load::prepare(app, store, width, height);
     let mut terminal =
         Terminal::new(TestBackend::new(width, height)).expect("the test backend cannot fail");
@@ -30,7 +30,12 @@ pub fn render_app(app: &mut App, store: &Store, width: u16, height: u16) -> Stri
 }
 
 /// The first screen the dashboard would show for `store`.
-pub fn render_to_string(store: &Store, opts: DashboardOptions, width: u16, height: u16) -> String {
+pub fn render_to_string(
+    store: &dyn History,
+    opts: DashboardOptions,
+    width: u16,
+    height: u16,
+) -> String {
     let mut app = App::new(opts);
     render_app(&mut app, store, width, height)
 }

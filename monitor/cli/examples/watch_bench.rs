@@ -1,4 +1,4 @@
-//! Benchmark of the watch daemon (monitor/BENCHMARKS-watch.md):
+//! Benchmark of the watch daemon (monitor/cli/BENCHMARKS-watch.md):
 //!
 //! 1. latency: a checkpoint renamed into a watched directory -> its record readable in the store; median over
 //!    50 arrivals, 0.2 s apart (the daemon runs in this process so that the store can be read while it holds it);

@@ -1,43 +1,79 @@
-//! `htsr-watch browse [--db PATH | DIR]`: the dashboard over a store's history, with no daemon.
+//! `htsr-watch browse [DIR | URL | --db STORE|URL]`: the dashboard over a store's history. Attached to the daemon
+//! that holds the store when one runs (live, and quitting leaves the daemon running), else on the store itself,
+//! attaching by itself when a daemon starts.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use htsr_client::Target;
 use htsr_tui::{DashboardOptions, Mode};
 
-use crate::open_store::{default_store, open_existing, EXIT_USAGE};
+use crate::open_store::{describe, open_history, target_of, DASHBOARD_IDLE_RELEASE, EXIT_USAGE};
 
 #[derive(Args, Debug)]
 pub struct BrowseArgs {
-    /// The store to browse.
-    #[arg(long, conflicts_with = "dir")]
-    pub db: Option<PathBuf>,
-    /// A watched directory: browse its `.htsr/` store (default: the current directory).
-    pub dir: Option<PathBuf>,
+    /// The store (a directory), or a daemon's http://HOST:PORT.
+    #[arg(long, value_name = "STORE|URL", conflicts_with = "dir")]
+    pub db: Option<String>,
+    /// A watched directory (its `.htsr/` store, default: the current directory), or a daemon's http://HOST:PORT.
+    #[arg(value_name = "DIR|URL")]
+    pub dir: Option<String>,
+    /// The run to show first (default: the run that received a checkpoint last).
+    #[arg(long)]
+    pub run: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArg,
+}
+
+/// The token of a daemon that serves other machines (`--serve-allow-remote`).
+#[derive(Args, Debug, Clone)]
+pub struct TokenArg {
+    /// The daemon's access token (in its store directory, serve.token), for a daemon reached by URL.
+    #[arg(long, env = "HTSR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 pub fn run(args: BrowseArgs) -> anyhow::Result<ExitCode> {
-    let path = args
-        .db
-        .clone()
-        .unwrap_or_else(|| default_store(&args.dir.clone().unwrap_or_else(|| PathBuf::from("."))));
+    let target = match target_of(args.db.as_deref(), args.dir.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("htsr-watch browse: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     if !std::io::stdout().is_terminal() {
         eprintln!(
             "htsr-watch browse: the dashboard needs a terminal; use `htsr-watch export` for files"
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let store = match open_existing(&path, "browse") {
-        Ok(s) => s,
+    let opened = match open_history(
+        &target,
+        args.token.token.clone(),
+        "browse",
+        Some(DASHBOARD_IDLE_RELEASE),
+    ) {
+        Ok(o) => o,
         Err(code) => return Ok(code),
     };
-    let opts = DashboardOptions {
-        title: path.display().to_string(),
-        initial_run: None,
-        mode: Mode::Browse,
+    // Live events from the daemon when one answers now or starts later; a daemon named by URL is followed the same
+    // way (reconnecting when it restarts).
+    let events = htsr_client::follow(opened.endpoint.clone(), opened.token.clone());
+    let title = match (&target, &opened.attached) {
+        (_, Some(info)) => info.watching.clone().unwrap_or_else(|| info.store.clone()),
+        (Target::Store(p), None) => p.display().to_string(),
+        (t, None) => describe(t),
     };
-    htsr_tui::run_dashboard(store, None, opts)?;
+    let opts = DashboardOptions {
+        title,
+        initial_run: args.run.clone(),
+        mode: if opened.attached.is_some() {
+            Mode::Attached
+        } else {
+            Mode::Browse
+        },
+    };
+    htsr_tui::run_dashboard(&*opened.history, Some(events), opts)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,16 @@
-//! `htsr-watch export --db PATH [--run R] --format csv|jsonl [-o FILE]`: every stored layer report as rows, with
-//! WeightWatcher's column names; `--format tensorboard -o LOGDIR`: TensorBoard event files, one folder per run.
+//! `htsr-watch export [DIR | URL | --db STORE|URL] [--run R] --format csv|jsonl [-o FILE]`: every stored layer
+//! report as rows, with WeightWatcher's column names and the checkpoint's training numbers; `--format tensorboard
+//! -o LOGDIR`: TensorBoard event files, one folder per run. Through the daemon when one holds the store: the rows
+//! are the store as it stood when the export began.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use htsr_api::RowFormat;
 
-use crate::open_store::{open_existing, EXIT_USAGE};
+use crate::browse::TokenArg;
+use crate::open_store::{describe, open_history, target_of, EXIT_USAGE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -19,9 +22,12 @@ pub enum ExportFormat {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The store (a watched directory's `.htsr/`).
-    #[arg(long)]
-    pub db: PathBuf,
+    /// The store (a directory), or a daemon's http://HOST:PORT.
+    #[arg(long, value_name = "STORE|URL", conflicts_with = "dir")]
+    pub db: Option<String>,
+    /// A watched directory (its `.htsr/` store, default: the current directory), or a daemon's http://HOST:PORT.
+    #[arg(value_name = "DIR|URL")]
+    pub dir: Option<String>,
     /// Only this run (default: every run).
     #[arg(long)]
     pub run: Option<String>,
@@ -29,43 +35,78 @@ pub struct ExportArgs {
     pub format: ExportFormat,
     /// Write here instead of stdout (`--format tensorboard`: the LOGDIR, required).
     #[arg(short = 'o', long = "output")]
-    pub output: Option<PathBuf>,
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub token: TokenArg,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let store = match open_existing(&args.db, "export") {
-        Ok(s) => s,
+    let target = match target_of(args.db.as_deref(), args.dir.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("htsr-watch export: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    if args.format == ExportFormat::Tensorboard && args.output.is_none() {
+        eprintln!(
+            "htsr-watch export: --format tensorboard writes a folder of event files: name it with -o LOGDIR"
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let opened = match open_history(&target, args.token.token.clone(), "export", None) {
+        Ok(o) => o,
         Err(code) => return Ok(code),
     };
+    let history = opened.history;
     if let Some(run) = &args.run {
-        if store.run_summary(run)?.is_none() {
-            eprintln!("htsr-watch export: no run {run:?} in {}", args.db.display());
+        if history.run_summary(run)?.is_none() {
+            eprintln!(
+                "htsr-watch export: no run {} in {}",
+                htsr_contracts::text::terminal_safe(&format!("{run:?}")),
+                describe(&target)
+            );
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     }
-    if args.format == ExportFormat::Tensorboard {
-        let Some(logdir) = &args.output else {
-            eprintln!(
-                "htsr-watch export: --format tensorboard writes a folder of event files: name it with -o LOGDIR"
-            );
-            return Ok(ExitCode::from(EXIT_USAGE));
-        };
-        return crate::exporters::export_tensorboard(&store, args.run.as_deref(), logdir);
-    }
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    let format = match args.format {
+        ExportFormat::Csv => RowFormat::Csv,
+        ExportFormat::Jsonl => RowFormat::Jsonl,
+        ExportFormat::Tensorboard => {
+            let logdir = args.output.as_ref().expect("checked above");
+            return crate::exporters::export_tensorboard(history, args.run.as_deref(), logdir);
+        }
     };
-    let run = args.run.as_deref();
-    let rows = match args.format {
-        ExportFormat::Csv => htsr_storage::export::write_csv(&store, run, out)?,
-        ExportFormat::Jsonl => htsr_storage::export::write_jsonl(&store, run, out)?,
-        ExportFormat::Tensorboard => unreachable!("written above"),
+    let rows = match &args.output {
+        Some(p) => {
+            let file =
+                std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let rows = history.export(args.run.as_deref(), format, &mut out)?;
+            out.flush()?;
+            eprintln!("htsr-watch export: {rows} rows written to {}", p.display());
+            rows
+        }
+        None if std::io::stdout().is_terminal() => {
+            // Names and metadata come from the checkpoints, which may be anyone's: on a terminal they are shown
+            // with control characters made visible. Files and pipes get the bytes as stored.
+            let mut text = Vec::new();
+            let rows = history.export(args.run.as_deref(), format, &mut text)?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(
+                htsr_contracts::text::terminal_safe_text(&String::from_utf8_lossy(&text))
+                    .as_bytes(),
+            )?;
+            out.flush()?;
+            rows
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let rows = history.export(args.run.as_deref(), format, &mut out)?;
+            out.flush()?;
+            rows
+        }
     };
-    if let Some(p) = &args.output {
-        eprintln!("htsr-watch export: {rows} rows written to {}", p.display());
-    }
+    let _ = rows;
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use clap::Args;
+use htsr_api::History;
 use htsr_contracts::LiveEvent;
 use htsr_exporters::metrics::{resolve_addr, MetricsServer};
 use htsr_exporters::tensorboard::{spawn_live, TensorBoardExporter};
@@ -103,7 +104,8 @@ impl Prepared {
         };
         if let Some(logdir) = self.tensorboard {
             let (tx, rx) = std::sync::mpsc::channel();
-            let exporter = TensorBoardExporter::new(store.clone(), logdir).with_stop(stop);
+            let exporter =
+                TensorBoardExporter::new(Arc::new(store.clone()), logdir).with_stop(stop);
             match spawn_live(exporter, rx) {
                 Ok(t) => {
                     running.subscribers.push(tx);
@@ -152,11 +154,11 @@ impl Running {
 /// `htsr-watch export --format tensorboard -o LOGDIR`: every checkpoint of `run` (or of every run) that LOGDIR
 /// does not hold yet.
 pub fn export_tensorboard(
-    store: &Store,
+    store: Arc<dyn History>,
     run: Option<&str>,
     logdir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let mut exporter = TensorBoardExporter::new(store.clone(), logdir);
+    let mut exporter = TensorBoardExporter::new(store, logdir);
     let s = exporter.export_all(run)?;
     eprintln!(
         "htsr-watch export: {} checkpoints written to {} ({} points); {} were there already",

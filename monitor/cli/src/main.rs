@@ -9,6 +9,7 @@ mod logging;
 mod open_store;
 mod output;
 mod report;
+mod serve;
 mod watch;
 
 use std::process::ExitCode;
@@ -34,11 +35,11 @@ struct Cli {
 enum Command {
     /// Analyze one safetensors file (or sharded checkpoint directory) once and print the result.
     Analyze(analyze::AnalyzeArgs),
-    /// Browse a store's history in the dashboard (no daemon).
+    /// Browse a store's history in the dashboard: attached to its running daemon (live), or on the store itself.
     Browse(browse::BrowseArgs),
     /// Export every stored layer report as CSV or JSON lines.
     Export(export::ExportArgs),
-    /// Store maintenance: `db stats`.
+    /// Store maintenance: `db stats`, `db pin`, `db unpin`.
     Db(db::DbArgs),
     /// Write a report to share: one self-contained HTML file, or the charts as SVG or PNG files.
     Report(report::ReportArgs),

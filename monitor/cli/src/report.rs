@@ -1,13 +1,17 @@
-//! `htsr-watch report (--db PATH | DIR) [--run R]... [--steps S1,S2,...] [--layers REGEX] [--format html|svg|png]
-//! -o PATH`: a report to share, as one self-contained HTML file or as chart files (htsr-report draws both).
+//! `htsr-watch report [DIR | URL | --db STORE|URL] [--run R]... [--steps S1,S2,...] [--layers REGEX]
+//! [--format html|svg|png] -o PATH`: a report to share, as one self-contained HTML file or as chart files
+//! (htsr-report draws both). Through the daemon when one holds the store: the report is the store as it stood
+//! when the report began.
 
 use std::path::{Path, PathBuf};
+
+use crate::browse::TokenArg;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use htsr_report::{Report, ReportOptions};
 
-use crate::open_store::{default_store, open_existing, EXIT_USAGE};
+use crate::open_store::{describe, open_history, target_of, EXIT_USAGE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -21,11 +25,12 @@ pub enum ReportFormat {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// The store.
-    #[arg(long, conflicts_with = "dir")]
-    pub db: Option<PathBuf>,
-    /// A watched directory: report its `.htsr/` store (default: the current directory).
-    pub dir: Option<PathBuf>,
+    /// The store (a directory), or a daemon's http://HOST:PORT.
+    #[arg(long, value_name = "STORE|URL", conflicts_with = "dir")]
+    pub db: Option<String>,
+    /// A watched directory (its `.htsr/` store, default: the current directory), or a daemon's http://HOST:PORT.
+    #[arg(value_name = "DIR|URL")]
+    pub dir: Option<String>,
     /// Only this run (repeat for several; default: every run). Two or more runs are also compared.
     #[arg(long = "run", value_name = "RUN")]
     pub runs: Vec<String>,
@@ -49,6 +54,8 @@ pub struct ReportArgs {
     /// The page title.
     #[arg(long)]
     pub title: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArg,
 }
 
 /// Writes `bytes` under a temporary name beside `path`, then renames it: a reader never sees half a report.
@@ -62,10 +69,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let path = args
-        .db
-        .clone()
-        .unwrap_or_else(|| default_store(&args.dir.clone().unwrap_or_else(|| PathBuf::from("."))));
+    let target = match target_of(args.db.as_deref(), args.dir.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("htsr-watch report: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     let layers = match &args.layers {
         Some(re) => match regex::Regex::new(re) {
             Ok(re) => Some(re),
@@ -80,8 +90,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("htsr-watch report: --scale must be in (0, 16]");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let store = match open_existing(&path, "report") {
-        Ok(s) => s,
+    let opened = match open_history(&target, args.token.token.clone(), "report", None) {
+        Ok(o) => o,
         Err(code) => return Ok(code),
     };
     let options = ReportOptions {
@@ -90,12 +100,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         layers,
         max_columns: Some(args.max_columns),
         title: args.title.clone(),
-        source: Some(path.display().to_string()),
+        source: Some(describe(&target)),
     };
-    let report = match Report::from_store(&store, &options) {
+    let report = match Report::from_history(&*opened.history, &options) {
         Ok(r) => r,
         Err(htsr_report::Error::Usage(msg)) => {
-            eprintln!("htsr-watch report: {msg}");
+            eprintln!(
+                "htsr-watch report: {}",
+                htsr_contracts::text::terminal_safe(&msg)
+            );
             return Ok(ExitCode::from(EXIT_USAGE));
         }
         Err(e) => return Err(e.into()),
@@ -108,7 +121,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             },
-            path.display()
+            describe(&target)
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }

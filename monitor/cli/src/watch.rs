@@ -1,26 +1,41 @@
 //! `htsr-watch DIR [--db PATH] [--headless] [--once] [--poll[=SECONDS]] [--jobs N] [--tensorboard LOGDIR]
-//! [--metrics ADDR [--metrics-allow-remote]]`: the daemon, with the dashboard on the main thread when stdout is a
-//! terminal, else headless (log lines, progress bar); the exporters subscribe to its live events (`exporters`).
+//! [--metrics ADDR [--metrics-allow-remote]] [--serve ADDR [--serve-allow-remote]]`: the daemon, with the dashboard
+//! on the main thread when stdout is a terminal, else headless (log lines, progress bar). The exporters and the
+//! server (`serve`) subscribe to its live events; the server lets any number of viewers read the store it holds.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use htsr_contracts::LiveEvent;
 use htsr_daemon::{Progress, Shutdown, WatchConfig};
-use htsr_storage::{OpenOutcome, Store};
+use htsr_storage::{ErrorKind, OpenOutcome, Store};
 use htsr_tui::{DashboardOptions, Mode};
 
 use crate::logging;
 use crate::open_store::{default_store, EXIT_USAGE};
 
+/// A positive number of seconds, as clap parses `--poll`, `--rescan` and `--give-up`.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v < 1e9 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("must be a positive number of seconds, not {s}"))
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct WatchArgs {
     /// The directory to watch: checkpoints directly in it, or one subdirectory per run.
     pub dir: Option<PathBuf>,
-    /// The store (default: DIR/.htsr/).
+    /// The store (default: DIR/.htsr/). Use it when DIR is read-only, or to keep one store per experiment.
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// No dashboard: log one line per checkpoint (the default when stdout is not a terminal).
@@ -30,30 +45,90 @@ pub struct WatchArgs {
     #[arg(long)]
     pub once: bool,
     /// Poll the directory every SECONDS (default 2) instead of using filesystem events (network mounts, WSL).
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "2")]
-    pub poll: Option<f64>,
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "2",
+          value_parser = seconds)]
+    pub poll: Option<Duration>,
     /// Checkpoints analyzed at once (of different runs); each uses all cores for its linear algebra.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub jobs: u64,
     /// Full rescan interval in seconds (events can be lost).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    pub rescan: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub rescan: Duration,
     /// A file still incomplete or invalid after SECONDS is stored as a failed checkpoint (a writer that died).
-    #[arg(long = "give-up", value_name = "SECONDS", default_value_t = 30.0)]
-    pub give_up: f64,
+    #[arg(long = "give-up", value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    pub give_up: Duration,
     #[command(flatten)]
     pub engine: crate::analyze::EngineArgs,
     #[command(flatten)]
     pub exporters: crate::exporters::ExporterArgs,
+    #[command(flatten)]
+    pub serve: crate::serve::ServeArgs,
 }
 
-fn seconds(name: &str, v: f64) -> Result<Duration, String> {
-    if v.is_finite() && v > 0.0 && v < 1e9 {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(format!(
-            "--{name} must be a positive number of seconds, not {v}"
-        ))
+/// How long the daemon waits for a store held by a process that does not serve it: a reader (a dashboard or an
+/// export that opened the store itself) lets go within seconds.
+const STORE_WAIT: Duration = Duration::from_secs(15);
+
+/// Opens the daemon's store, waiting while a reader holds it; None after printing why it cannot.
+fn open_store(store_dir: &Path) -> Option<(Store, OpenOutcome)> {
+    let deadline = Instant::now() + STORE_WAIT;
+    let mut said = false;
+    loop {
+        match Store::open(store_dir) {
+            Ok(v) => return Some(v),
+            Err(e) if e.is_locked() => {
+                let socket = htsr_api::local::socket_path(store_dir);
+                if let Ok(remote) = htsr_client::RemoteHistory::connect(
+                    htsr_client::Endpoint::Unix(socket.clone()),
+                    None,
+                ) {
+                    eprintln!(
+                        "htsr-watch: {} is already watched by htsr-watch (pid {}, watching {}): see it with \
+                         `htsr-watch browse {}`",
+                        store_dir.display(),
+                        remote.info().pid,
+                        remote.info().watching.as_deref().unwrap_or("?"),
+                        remote.info().watching.as_deref().unwrap_or("DIR"),
+                    );
+                    return None;
+                }
+                if Instant::now() >= deadline {
+                    eprintln!(
+                        "htsr-watch: {} is held by another process (one process opens a store at a time) that does \
+                         not let it go: another htsr-watch of an older version, or a program using the store",
+                        store_dir.display()
+                    );
+                    return None;
+                }
+                if !said {
+                    said = true;
+                    eprintln!(
+                        "htsr-watch: {} is open in another process (a dashboard or an export reading it?); waiting \
+                         up to {} s for it to let go",
+                        store_dir.display(),
+                        STORE_WAIT.as_secs()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                eprintln!(
+                    "htsr-watch: opening the store {}: {e}. The store lives beside the checkpoints by default; when \
+                     that directory is not writable, put it elsewhere with --db PATH (e.g. --db ~/htsr-stores/{})",
+                    store_dir.display(),
+                    store_dir
+                        .parent()
+                        .and_then(|p| p.canonicalize().ok())
+                        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .unwrap_or_else(|| "run".into())
+                );
+                return None;
+            }
+            Err(e) => {
+                eprintln!("htsr-watch: opening the store {}: {e}", store_dir.display());
+                return None;
+            }
+        }
     }
 }
 
@@ -68,27 +143,6 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("htsr-watch: {}: not a directory", dir.display());
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let poll = match args.poll.map(|p| seconds("poll", p)).transpose() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("htsr-watch: {e}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
-    };
-    let rescan = match seconds("rescan", args.rescan) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("htsr-watch: {e}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
-    };
-    let give_up = match seconds("give-up", args.give_up) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("htsr-watch: {e}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
-    };
     let store_dir = args.db.clone().unwrap_or_else(|| default_store(&dir));
     let dashboard = !args.headless && !args.once && std::io::stdout().is_terminal();
     let bar =
@@ -102,26 +156,18 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     } else {
         logging::to_stderr(bar.clone());
     }
-    // Before the store opens: a metrics port in use is a usage error at start-up, not a surprise later.
+    // Before the store opens: a port in use is a usage error at start-up, not a surprise later.
     let exporters = match args.exporters.prepare() {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    let serving = match args.serve.prepare() {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
 
-    let (store, outcome) = match Store::open(&store_dir) {
-        Ok(v) => v,
-        Err(e) if e.is_locked() => {
-            eprintln!(
-                "htsr-watch: {} is held by another process (one process opens a store at a time: is another \
-                 htsr-watch running on it?)",
-                store_dir.display()
-            );
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
-        Err(e) => {
-            eprintln!("htsr-watch: opening the store {}: {e}", store_dir.display());
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+    let Some((store, outcome)) = open_store(&store_dir) else {
+        return Ok(ExitCode::from(EXIT_USAGE));
     };
     let recovered = matches!(outcome, OpenOutcome::Recovered { .. }).then(|| outcome.to_string());
     if let Some(msg) = &recovered {
@@ -137,24 +183,39 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     cfg.ignore = logging::log_files(&log);
     cfg.ignore.extend(exporters.ignored(&dir));
     cfg.once = args.once;
-    cfg.poll = poll;
-    cfg.rescan = rescan;
+    cfg.poll = args.poll;
+    cfg.rescan = args.rescan;
     cfg.jobs = args.jobs as usize;
-    cfg.readiness.give_up = give_up;
+    cfg.readiness.give_up = args.give_up;
     args.engine.apply_threads();
     cfg.analyze = args.engine.options();
-    cfg.readiness.invalid_grace = cfg.readiness.invalid_grace.min(give_up);
+    cfg.readiness.invalid_grace = cfg.readiness.invalid_grace.min(args.give_up);
 
     let mut exporters = exporters.start(&store, shutdown.flag());
+    let mut subscribers = exporters.take_subscribers();
+    // Served in `--once` mode too: a long backlog is worth watching from another terminal.
+    let server = serving
+        .start(Arc::new(store.clone()), &store_dir, &dir)
+        .map(|(running, tx)| {
+            subscribers.push(tx);
+            running
+        });
+    let stop_serving = move || {
+        if let Some(s) = server {
+            s.stop();
+        }
+    };
+
     if !dashboard {
-        let mut subscribers = exporters.take_subscribers();
         let bar_thread = bar.map(|bar| {
             let (tx, rx) = std::sync::mpsc::channel();
             subscribers.push(tx);
             crate::logging::drive_progress_bar(bar, rx)
         });
         let progress = Progress::new(subscribers, &dir);
-        let summary = htsr_daemon::run(cfg, store, progress, shutdown)?;
+        let summary = htsr_daemon::run(cfg, store, progress, shutdown);
+        stop_serving();
+        let summary = summary?;
         if let Some(t) = bar_thread {
             let _ = t.join();
         }
@@ -168,13 +229,12 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
 
     // The dashboard on this thread; the daemon on its own; quitting the dashboard stops the daemon gracefully.
     let (tx, rx) = std::sync::mpsc::channel::<LiveEvent>();
-    if let Some(msg) = recovered {
-        let _ = tx.send(LiveEvent::Message(msg));
+    if let Some(text) = recovered {
+        let _ = tx.send(LiveEvent::Message { text });
     }
     let daemon = {
         let store = store.clone();
         let shutdown = shutdown.clone();
-        let mut subscribers = exporters.take_subscribers();
         subscribers.push(tx);
         let progress = Progress::new(subscribers, &dir);
         std::thread::Builder::new()
@@ -186,11 +246,13 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         initial_run: None,
         mode: Mode::Live,
     };
-    let shown = htsr_tui::run_dashboard(store, Some(rx), opts);
+    let shown = htsr_tui::run_dashboard(&store, Some(rx), opts);
     shutdown.trigger();
     let summary = daemon
         .join()
-        .map_err(|_| anyhow::anyhow!("the daemon thread panicked"))??;
+        .map_err(|_| anyhow::anyhow!("the daemon thread panicked"))?;
+    stop_serving();
+    let summary = summary?;
     exporters.finish();
     shown?;
     tracing::info!(

@@ -470,42 +470,80 @@ fn a_full_store_keeps_its_past_retries_and_stores_the_rest_once_space_is_back() 
     assert_eq!(names, ["store"], "nothing was moved aside");
 }
 
+/// Runs `htsr-watch ARGS` and returns its stdout, failing with its stderr unless it succeeded.
+fn cli_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
-fn reading_commands_on_a_store_a_daemon_holds_say_so_and_move_nothing() {
+fn reading_commands_attach_to_the_daemon_that_holds_the_store_and_move_nothing() {
+    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().canonicalize().unwrap();
     let run = dir.join("run");
     write_checkpoint(&run, &step_name(1), &Spec::seed(1));
     let out = watch_once(&dir, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // A daemon on the existing store: as soon as it says it is watching, it holds the store.
     let mut daemon = Daemon::start(&dir, &tmp.path().join("log"), &[]);
-    daemon.wait_for("watching ", 1, HANG);
+    daemon.wait_for("serve: viewers attach at", 1, HANG);
+    let socket = dir.join(".htsr.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the socket is its owner's only");
     let db = dir.join(".htsr");
-    for args in [
-        vec!["export", "--format", "csv", "--db"],
-        vec!["db", "stats", "--db"],
-    ] {
-        let out = Command::new(BIN).args(&args).arg(&db).output().unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains("in use by a running htsr-watch daemon"),
-            "{args:?}: {err}"
-        );
-        assert!(!err.contains("no store"), "{err}");
-    }
+    let (d, b) = (dir.as_os_str(), db.as_os_str());
+    let csv = std::ffi::OsStr::new;
+
+    // The same commands as without a daemon, positional DIR or --db STORE alike.
+    let first = cli_ok(&[csv("export"), csv("--format"), csv("csv"), d]);
+    assert_eq!(
+        first.lines().count(),
+        1 + 4,
+        "header and four tensors: {first}"
+    );
+    assert_eq!(
+        cli_ok(&[csv("export"), csv("--format"), csv("csv"), csv("--db"), b]),
+        first
+    );
+    let stats = cli_ok(&[csv("db"), csv("stats"), csv("--db"), b]);
+    assert!(
+        stats.contains("checkpoints") && stats.contains("on disk"),
+        "{stats}"
+    );
+    let pinned = cli_ok(&[csv("db"), csv("pin"), csv("--db"), b, csv("run"), csv("1")]);
+    assert!(pinned.contains("pinned run step 1"), "{pinned}");
+    let report = tmp.path().join("report.html");
+    cli_ok(&[csv("report"), d, csv("-o"), report.as_os_str()]);
+    assert!(std::fs::read_to_string(&report).unwrap().contains("<svg"));
+
+    // A checkpoint stored while attached shows in the next export, whose rows the final store holds unchanged.
+    write_checkpoint(&run, &step_name(2), &Spec::seed(2));
+    daemon.wait_for("stored run=", 1, HANG);
+    let during = cli_ok(&[csv("export"), csv("--format"), csv("csv"), d]);
+    assert_eq!(during.lines().count(), 1 + 8, "{during}");
+    assert!(
+        during.starts_with(&first),
+        "the first checkpoint's rows did not change"
+    );
+    let (status, log) = daemon.terminate(HANG);
+    assert!(status.success(), "{log}");
+    assert!(!socket.exists(), "the socket goes with the daemon");
+    // The same export without a daemon (the store opened directly) is byte for byte the same.
+    assert_eq!(
+        cli_ok(&[csv("export"), csv("--format"), csv("csv"), d]),
+        during
+    );
     let siblings: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains("corrupt"))
         .collect();
     assert!(siblings.is_empty(), "{siblings:?}");
-    // The daemon's store still works.
-    write_checkpoint(&run, &step_name(2), &Spec::seed(2));
-    daemon.wait_for("stored run=", 1, HANG);
-    let (status, log) = daemon.terminate(HANG);
-    assert!(status.success(), "{log}");
     let store = open_store(&dir);
     assert_eq!(store.steps("run").unwrap(), vec![1, 2]);
+    assert!(
+        store.is_pinned("run", 1).unwrap(),
+        "pinned through the daemon"
+    );
 }

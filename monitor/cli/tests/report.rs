@@ -187,7 +187,7 @@ fn a_report_of_analyzed_runs_loads_in_chromium_without_errors_and_is_not_blank()
     assert!(colours > 200, "only {colours} distinct colours");
     // The first run's phase map is on screen: the phases its layers went through are there in their colours.
     let store = htsr_storage::Store::open_existing(tmp.path().join(".htsr")).unwrap();
-    let grid = store.phase_grid("bs-16", None).unwrap();
+    let grid = store.phase_grid("bs-16", None, None).unwrap();
     let mut phases: Vec<_> = grid.cells.iter().flatten().flatten().copied().collect();
     phases.sort();
     phases.dedup();
@@ -304,7 +304,7 @@ fn svg_and_png_figures_parse_and_the_phase_map_shows_every_cell() {
     }
     let map = chromium::decode_png(&png_dir.join("bs-16-phase-map.png"));
     let store = htsr_storage::Store::open_existing(tmp.path().join(".htsr")).unwrap();
-    let grid = store.phase_grid("bs-16", None).unwrap();
+    let grid = store.phase_grid("bs-16", None, None).unwrap();
     let mut cells: HashMap<htsr_contracts::Phase, usize> = HashMap::new();
     for (layer, row) in grid.layers.iter().zip(&grid.cells) {
         if layer.starts_with("fc") && layer != "fc1.bias" {

@@ -8,8 +8,10 @@
 //!   hook writes and the daemon reads.
 //! - [`row`]: the flat per-layer row with WeightWatcher's column names (CSV, JSON lines, pandas).
 //! - [`spectra`]: spectra files, the eigenvalues a training process computed on its own device, per rank.
+//! - [`text`]: names from checkpoints (which anyone may have written) made safe for a terminal, measured and
+//!   clipped by their display width.
 //!
-//! Dependencies stay minimal (serde only), so that every crate, the training hook included, can use it.
+//! Dependencies stay minimal (serde, and unicode-width for display widths), so that every crate, the training hook included, can use it.
 
 mod esd;
 mod floats;
@@ -18,6 +20,7 @@ pub mod model;
 pub mod naming;
 pub mod row;
 pub mod spectra;
+pub mod text;
 
 pub use esd::ESD_ZERO_RELATIVE;
 pub use live::{DaemonStatus, LiveEvent};

@@ -1,16 +1,19 @@
-//! What the daemon tells its consumers (the dashboard, the exporters, the headless progress bar) while it works.
-//! Sent over `std::sync::mpsc` channels; consumers re-read the store when a checkpoint is stored.
+//! What the daemon tells its consumers (the dashboard, the exporters, the headless progress bar, and every viewer
+//! attached to its socket) while it works. Sent over `std::sync::mpsc` channels in-process and as JSON over the
+//! socket; consumers re-read the store when a checkpoint is stored. Paths are carried as the text shown to the user
+//! (`Path::display`), so that every event can be written as JSON whatever bytes a file name holds.
 
-use std::path::PathBuf;
+use serde::{Deserialize, Serialize};
 
 /// One thing that happened in the daemon.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
 pub enum LiveEvent {
     /// Analysis of a checkpoint started.
     Analyzing {
         run: String,
         step: u64,
-        path: PathBuf,
+        path: String,
     },
     /// A checkpoint's results were committed to the store (all layers, one batch).
     CheckpointStored {
@@ -24,17 +27,20 @@ pub enum LiveEvent {
     /// A checkpoint could not be analyzed; it is stored as failed with this reason.
     CheckpointFailed {
         run: String,
-        path: PathBuf,
+        path: String,
         reason: String,
     },
     /// The state of the work queue.
     Status(DaemonStatus),
     /// A line for the dashboard's log/alert area (warnings such as "permission denied on ...").
-    Message(String),
+    Message {
+        /// The line.
+        text: String,
+    },
 }
 
 /// The daemon's queue and progress, for the dashboard's header.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonStatus {
     /// Checkpoints waiting to be analyzed.
     pub queued: usize,
@@ -47,5 +53,5 @@ pub struct DaemonStatus {
     /// Checkpoints that failed since the daemon started.
     pub failed: u64,
     /// The directory being watched.
-    pub watching: Option<PathBuf>,
+    pub watching: Option<String>,
 }

@@ -365,6 +365,11 @@ pub struct EsdHistogram {
 pub struct LayerReport {
     /// The full tensor name without a trailing `.weight`, exactly as the checkpoint spells it.
     pub name: String,
+    /// WeightWatcher's `layer_id` for this tensor: the number WeightWatcher 0.7.7 gives it when handed the same
+    /// checkpoint (see `htsr_engine::layer_ids`), so that `layers=[ids]` copied from WeightWatcher code selects
+    /// the same layers. Absent in reports stored before htsr numbered them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_id: Option<u32>,
     /// The tensor name in the file.
     pub tensor: String,
     pub shape: Vec<usize>,
@@ -395,6 +400,7 @@ impl LayerReport {
     pub fn unanalyzed(name: &str, tensor: &str, shape: &[usize], dtype: &str) -> Self {
         LayerReport {
             name: name.to_string(),
+            layer_id: None,
             tensor: tensor.to_string(),
             shape: shape.to_vec(),
             dtype: dtype.to_string(),
@@ -464,4 +470,58 @@ pub struct CheckpointRecord {
     /// Weights or spectra files (absent in records stored before htsr read spectra files: weights).
     #[serde(default)]
     pub source: CheckpointSource,
+}
+
+/// What the training loop said about a checkpoint in its `htsr.*` metadata (the hooks and callbacks write it): the
+/// numbers users line alpha up against.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// `htsr.epoch`.
+    pub epoch: Option<u64>,
+    /// `htsr.loss` (finite values only).
+    pub loss: Option<f64>,
+    /// `htsr.lr` (finite values only).
+    pub lr: Option<f64>,
+    /// `htsr.batch_size`.
+    pub batch_size: Option<u64>,
+}
+
+impl TrainingInfo {
+    /// Reads the training numbers from a checkpoint's metadata; a value that does not parse is left out.
+    pub fn from_metadata(metadata: &BTreeMap<String, String>) -> Self {
+        use crate::naming::keys;
+        let float = |k: &str| {
+            metadata
+                .get(k)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+        };
+        // A float-looking integer ("32.0", as Python's str(float) writes it) is accepted when it is whole.
+        let int = |k: &str| {
+            metadata.get(k).and_then(|v| {
+                let v = v.trim();
+                v.parse::<u64>().ok().or_else(|| {
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|f| {
+                            f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 2f64.powi(53)
+                        })
+                        .map(|f| f as u64)
+                })
+            })
+        };
+        TrainingInfo {
+            epoch: int(keys::EPOCH),
+            loss: float(keys::LOSS),
+            lr: float(keys::LR),
+            batch_size: int(keys::BATCH_SIZE),
+        }
+    }
+}
+
+impl CheckpointRecord {
+    /// The training loop's numbers for this checkpoint (loss, learning rate, batch size, epoch).
+    pub fn training(&self) -> TrainingInfo {
+        TrainingInfo::from_metadata(&self.metadata)
+    }
 }

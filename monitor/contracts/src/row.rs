@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::model::LayerReport;
+use crate::model::{CheckpointRecord, LayerReport, TrainingInfo};
 
 /// One exported row. Field order is the CSV column order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -13,7 +13,11 @@ use crate::model::LayerReport;
 pub struct ExportRow {
     pub run: String,
     pub step: u64,
+    /// WeightWatcher's `layer_id` ([`LayerReport::layer_id`]).
+    pub layer_id: Option<u32>,
     pub name: String,
+    /// WeightWatcher's `longname`: the layer's full name (htsr's `name` is the full name already).
+    pub longname: String,
     pub layer_type: &'static str,
     pub N: Option<usize>,
     pub M: Option<usize>,
@@ -67,13 +71,20 @@ pub struct ExportRow {
     pub phase: Option<&'static str>,
     pub very_heavy_tailed: Option<bool>,
     pub reason: Option<String>,
+    /// The checkpoint's `htsr.epoch`, `htsr.loss`, `htsr.lr` and `htsr.batch_size` (stored checkpoints only).
+    pub epoch: Option<u64>,
+    pub loss: Option<f64>,
+    pub lr: Option<f64>,
+    pub batch_size: Option<u64>,
 }
 
 /// The CSV header, in order.
 pub const COLUMNS: &[&str] = &[
     "run",
     "step",
+    "layer_id",
     "name",
+    "longname",
     "layer_type",
     "N",
     "M",
@@ -127,6 +138,10 @@ pub const COLUMNS: &[&str] = &[
     "phase",
     "very_heavy_tailed",
     "reason",
+    "epoch",
+    "loss",
+    "lr",
+    "batch_size",
 ];
 
 /// NaN and infinities become missing values: an empty cell is what pandas reads as NaN without options.
@@ -135,6 +150,20 @@ fn num(v: f64) -> Option<f64> {
 }
 
 impl ExportRow {
+    /// The row of a stored checkpoint's layer: the layer's numbers and the checkpoint's training numbers.
+    pub fn stored(checkpoint: &CheckpointRecord, r: &LayerReport) -> Self {
+        let mut row = ExportRow::new(&checkpoint.run, checkpoint.step, r);
+        let TrainingInfo {
+            epoch,
+            loss,
+            lr,
+            batch_size,
+        } = checkpoint.training();
+        (row.epoch, row.loss, row.lr, row.batch_size) = (epoch, loss, lr, batch_size);
+        row
+    }
+
+    /// The row of one layer's report, with no checkpoint around it (`htsr-watch analyze`).
     pub fn new(run: &str, step: u64, r: &LayerReport) -> Self {
         let m = r.metrics.as_ref();
         let pl = r.power_law.as_ref();
@@ -144,7 +173,9 @@ impl ExportRow {
         ExportRow {
             run: run.to_string(),
             step,
+            layer_id: r.layer_id,
             name: r.name.clone(),
+            longname: r.name.clone(),
             layer_type: r.layer_type.as_str(),
             N: m.map(|m| m.N),
             M: m.map(|m| m.M),
@@ -199,6 +230,10 @@ impl ExportRow {
             phase: r.phase().map(|p| p.as_str()),
             very_heavy_tailed: r.phase.as_ref().map(|v| v.very_heavy_tailed),
             reason: r.reason.clone(),
+            epoch: None,
+            loss: None,
+            lr: None,
+            batch_size: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What the daemon tells the world: one tracing line per checkpoint, and [`LiveEvent`]s for every consumer that
 //! subscribed (the dashboard, the exporters, the headless progress bar).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::Sender;
 
 use htsr_contracts::{DaemonStatus, LiveEvent, Phase, PhaseCounts};
@@ -35,7 +35,7 @@ impl Progress {
         Progress {
             subscribers,
             status: DaemonStatus {
-                watching: Some(watching.to_path_buf()),
+                watching: Some(watching.display().to_string()),
                 ..DaemonStatus::default()
             },
             last_sent: None,
@@ -59,7 +59,7 @@ impl Progress {
         self.send(LiveEvent::Analyzing {
             run: run.to_string(),
             step,
-            path: path.to_path_buf(),
+            path: path.display().to_string(),
         });
     }
 
@@ -97,7 +97,7 @@ impl Progress {
         );
         self.send(LiveEvent::CheckpointFailed {
             run: run.to_string(),
-            path: path.to_path_buf(),
+            path: path.display().to_string(),
             reason: reason.to_string(),
         });
     }
@@ -105,7 +105,7 @@ impl Progress {
     /// A warning for the log and the dashboard's message area.
     pub fn warn(&mut self, message: String) {
         tracing::warn!("{message}");
-        self.send(LiveEvent::Message(message));
+        self.send(LiveEvent::Message { text: message });
     }
 
     /// Updates the queue counts; sends a status event when they changed.
@@ -119,7 +119,7 @@ impl Progress {
         }
     }
 
-    pub fn watching(&self) -> Option<PathBuf> {
+    pub fn watching(&self) -> Option<String> {
         self.status.watching.clone()
     }
 }

@@ -93,14 +93,37 @@ pub fn analyze_checkpoint(
         .iter()
         .filter(|t| wanted(opts, &t.name))
         .collect();
-    let layers = analyze_tensors(&checkpoint, &entries, opts)?;
+    let mut layers = analyze_tensors(&checkpoint, &entries, opts)?;
     checkpoint.check_unchanged()?;
+    number_layers(&mut layers, &weightwatcher_order(&checkpoint));
     Ok(CheckpointAnalysis {
         path: path.to_path_buf(),
         metadata: checkpoint.metadata().clone(),
         layers,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The checkpoint's tensor names in the order WeightWatcher reads them: shard by shard (shards sorted by file
+/// name, as the index lists them), names sorted within each ([`crate::layer_ids`]).
+pub fn weightwatcher_order(checkpoint: &Checkpoint) -> Vec<&str> {
+    let mut names: Vec<(usize, &str)> = checkpoint
+        .tensors()
+        .iter()
+        .map(|t| (t.shard(), t.name.as_str()))
+        .collect();
+    names.sort();
+    names.into_iter().map(|(_, n)| n).collect()
+}
+
+/// Gives every layer WeightWatcher's `layer_id` for its tensor, among `ww_order` (every tensor of the checkpoint,
+/// in WeightWatcher's order).
+pub fn number_layers(layers: &mut [LayerAnalysis], ww_order: &[&str]) {
+    let listed: Vec<String> = layers.iter().map(|l| l.report.tensor.clone()).collect();
+    let ids = crate::layer_ids::assign(ww_order.iter().copied(), listed.iter().map(String::as_str));
+    for (layer, id) in layers.iter_mut().zip(ids) {
+        layer.report.layer_id = Some(id);
+    }
 }
 
 /// Whether the options' layer filter lets this tensor through.

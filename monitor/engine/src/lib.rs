@@ -32,6 +32,7 @@
 pub mod analyze;
 pub mod checkpoint;
 pub mod in_memory;
+pub mod layer_ids;
 pub mod layer_spectrum;
 pub mod spectra;
 pub mod spectrum;

@@ -126,6 +126,13 @@ pub fn analyze_spectra(
         });
     }
     layers.sort_by(|a, b| a.report.tensor.cmp(&b.report.tensor));
+    // Numbered as the weights file of the same step would be: every layer the ranks describe or owe, sorted.
+    let mut all: BTreeSet<String> = assignment.keys().cloned().collect();
+    all.extend(layers.iter().map(|l| l.report.tensor.clone()));
+    crate::analyze::number_layers(
+        &mut layers,
+        &all.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     metadata.remove(keys::RANK);
     Ok(CheckpointAnalysis {
         path: paths.first().cloned().unwrap_or_default(),

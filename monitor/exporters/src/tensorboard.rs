@@ -20,11 +20,11 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use htsr_api::History;
 use htsr_contracts::naming::keys;
 use htsr_contracts::{
     CheckpointRecord, CheckpointStatus, EsdHistogram, LayerReport, LiveEvent, Phase,
 };
-use htsr_storage::Store;
 use htsr_tensorboard::proto::event::What;
 use htsr_tensorboard::{read_events_until_defect, EventWriter, HistogramProto};
 
@@ -190,14 +190,14 @@ pub fn run_folder_name(run: &str) -> String {
 /// Why an export failed. Every variant names the path it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// The store could not be read.
-    #[error("reading the store {}: {source}", path.display())]
+    /// The history could not be read.
+    #[error("reading the store {store}: {source}")]
     Store {
-        /// The store's directory.
-        path: PathBuf,
-        /// What the store said.
+        /// Where the history comes from.
+        store: String,
+        /// What the store (or the daemon serving it) said.
         #[source]
-        source: htsr_storage::Error,
+        source: htsr_api::Error,
     },
     /// A run folder could not be listed.
     #[error("{}: {op}: {source}", path.display())]
@@ -220,7 +220,7 @@ impl ExportError {
     /// one cause, however many run folders it hits).
     pub fn cause(&self) -> String {
         match self {
-            ExportError::Store { source, .. } => format!("store {:?}", source.kind()),
+            ExportError::Store { source, .. } => format!("store {:?}", source.kind),
             ExportError::Io { op, source, .. }
             | ExportError::Events(htsr_tensorboard::Error::Io { op, source, .. }) => {
                 format!("{op} {:?}", source.kind())
@@ -355,7 +355,7 @@ impl RunState {
 
 /// Writes the store's history as TensorBoard runs under a LOGDIR (see the module's documentation).
 pub struct TensorBoardExporter {
-    store: Store,
+    store: Arc<dyn History>,
     logdir: PathBuf,
     runs: HashMap<String, RunState>,
     warned: WarnOnce,
@@ -365,7 +365,7 @@ pub struct TensorBoardExporter {
 impl std::fmt::Debug for TensorBoardExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TensorBoardExporter")
-            .field("store", &self.store)
+            .field("store", &self.store.source())
             .field("logdir", &self.logdir)
             .field("runs", &self.runs.len())
             .finish()
@@ -373,8 +373,9 @@ impl std::fmt::Debug for TensorBoardExporter {
 }
 
 impl TensorBoardExporter {
-    /// An exporter from `store` into `logdir` (created when the first point is written).
-    pub fn new(store: Store, logdir: impl Into<PathBuf>) -> Self {
+    /// An exporter from `store` (the store in the daemon's process, or a daemon through its client) into `logdir`
+    /// (created when the first point is written).
+    pub fn new(store: Arc<dyn History>, logdir: impl Into<PathBuf>) -> Self {
         TensorBoardExporter {
             store,
             logdir: logdir.into(),
@@ -401,9 +402,9 @@ impl TensorBoardExporter {
         self.logdir.join(run_folder_name(run))
     }
 
-    fn store_err(&self) -> impl Fn(htsr_storage::Error) -> ExportError + '_ {
+    fn store_err(&self) -> impl Fn(htsr_api::Error) -> ExportError + '_ {
         |source| ExportError::Store {
-            path: self.store.path().to_path_buf(),
+            store: self.store.source(),
             source,
         }
     }

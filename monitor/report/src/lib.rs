@@ -7,8 +7,9 @@
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use htsr_report::{Report, ReportOptions};
+//! // Any htsr_api::History: a store opened directly, or a running daemon through htsr-client.
 //! let store = htsr_storage::Store::open_existing("runs/.htsr")?;
-//! let report = Report::from_store(&store, &ReportOptions::default())?;
+//! let report = Report::from_history(&store, &ReportOptions::default())?;
 //! std::fs::write("report.html", report.to_html()?)?;
 //! for figure in report.figures()? {
 //!     std::fs::write(format!("{}.png", figure.name), htsr_report::svg_to_png(&figure.svg, 2.0)?)?;
@@ -59,7 +60,7 @@ pub use esd::{EsdPanel, MpOverlay, PowerLawOverlay, Spectrum};
 pub use grid::{esd_grid_svg, grid_svg, Panel};
 pub use line::{LineChart, Mark, Scale, Series};
 pub use phase_map::phase_map_svg;
-pub use render::{svg_size, svg_to_png};
+pub use render::{escape as html_escape, svg_size, svg_to_png};
 pub use report::{
     alpha_chart, EsdSet, Figure, Report, ReportOptions, RunSection, DEFAULT_MAX_COLUMNS,
 };
@@ -71,9 +72,9 @@ pub enum Error {
     /// The request names something the store does not have (a run, a step), or an impossible setting.
     #[error("{0}")]
     Usage(String),
-    /// The store could not be read.
-    #[error("reading the store: {0}")]
-    Store(#[from] htsr_storage::Error),
+    /// The history could not be read.
+    #[error("reading the history: {0}")]
+    History(#[from] htsr_api::Error),
     /// plotters failed to draw (a font or backend error).
     #[error("drawing a chart: {0}")]
     Draw(String),

@@ -2,8 +2,8 @@
 //! rather than through plotters, so that each run of equal cells is one rectangle with a `<title>` (a tooltip in
 //! the browser with no script), which keeps a 500-layer map small.
 
+use htsr_api::PhaseGrid;
 use htsr_contracts::Phase;
-use htsr_storage::PhaseGrid;
 
 use crate::esd::fit_text;
 use crate::font::text_width;
@@ -129,7 +129,7 @@ pub fn phase_map_svg(grid: &PhaseGrid, title: &str) -> String {
     let ticks = if cols == 0 {
         Vec::new()
     } else {
-        htsr_storage::query::downsample_indices(cols, Some(6))
+        htsr_api::downsample_indices(cols, Some(6))
     };
     let axis_y = y0 + plot_h + 2.0;
     s.push_str(&format!(

@@ -84,7 +84,7 @@ pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, Error> {
 }
 
 /// Escapes text for XML/HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

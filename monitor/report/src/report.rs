@@ -1,9 +1,9 @@
-//! A report of a store: what it shows is gathered once from the store into charts ([`Report::from_store`]), then
+//! A report of a store: what it shows is gathered once from the history into charts ([`Report::from_history`]), then
 //! written as one HTML page ([`Report::to_html`]) or as figure files ([`Report::figures`]).
 
+use htsr_api::{Cut, History, PhaseGrid, RunSummary, TrajectoryPoint};
 use htsr_contracts::naming::keys;
 use htsr_contracts::Phase;
-use htsr_storage::{PhaseGrid, RunSummary, Store, TrajectoryPoint};
 use regex::Regex;
 
 use crate::esd::EsdPanel;
@@ -145,7 +145,7 @@ pub fn alpha_chart(layer: &str, trajectory: &[TrajectoryPoint]) -> LineChart {
     chart
 }
 
-fn batch_size(store: &Store, run: &str, step: u64) -> Result<Option<f64>, Error> {
+fn batch_size(store: &dyn History, run: &str, step: u64) -> Result<Option<f64>, Error> {
     Ok(store
         .checkpoint(run, step)?
         .and_then(|c| {
@@ -157,9 +157,13 @@ fn batch_size(store: &Store, run: &str, step: u64) -> Result<Option<f64>, Error>
 }
 
 impl Report {
-    /// Reads what `options` asks for from `store` and draws every chart. Errors: a run or step that does not
-    /// exist ([`Error::Usage`], naming what does), an empty store, or a store that cannot be read.
-    pub fn from_store(store: &Store, options: &ReportOptions) -> Result<Report, Error> {
+    /// Reads what `options` asks for from `history` and draws every chart. The history is read as it stood when
+    /// this began ([`Cut`]): checkpoints a running daemon stores meanwhile are not half in the report. Errors: a run
+    /// or step that does not exist ([`Error::Usage`], naming what does), an empty store, or a history that cannot be
+    /// read.
+    pub fn from_history(history: &dyn History, options: &ReportOptions) -> Result<Report, Error> {
+        let cut = Cut::new(history)?;
+        let store: &dyn History = &cut;
         let mut all = store.runs()?;
         // A sweep's runs in the order of their numbers: bs-16, bs-64, bs-256 (the store orders them as bytes).
         all.sort_by(|a, b| natural_cmp(&a.run, &b.run));
@@ -212,7 +216,7 @@ impl Report {
                     hidden.push(layer);
                 }
             }
-            let mut grid = store.phase_grid(&run, Some(max_columns))?;
+            let mut grid = store.phase_grid(&run, Some(max_columns), None)?;
             let keep: Vec<usize> = (0..grid.layers.len())
                 .filter(|&i| shown.contains(&grid.layers[i]))
                 .collect();

@@ -72,7 +72,7 @@ fn inline_svgs(html: &str) -> Vec<String> {
 fn the_default_report_has_every_run_layer_and_comparison_and_is_self_contained() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store(tmp.path());
-    let report = Report::from_store(&store, &ReportOptions::default()).unwrap();
+    let report = Report::from_history(&store, &ReportOptions::default()).unwrap();
     assert_eq!(report.runs.len(), 2);
     for r in &report.runs {
         assert_eq!(r.phase_grid.layers, ["fc1", "fc2"]);
@@ -151,7 +151,7 @@ fn options_choose_runs_steps_layers_and_columns() {
         title: Some("sweep <draft>".into()),
         source: None,
     };
-    let report = Report::from_store(&store, &options).unwrap();
+    let report = Report::from_history(&store, &options).unwrap();
     assert_eq!(report.runs.len(), 1);
     let r = &report.runs[0];
     assert_eq!(r.summary.run, "bs-256");
@@ -175,7 +175,7 @@ fn options_choose_runs_steps_layers_and_columns() {
         .unwrap()
         .contains("<title>sweep &lt;draft&gt;</title>"));
 
-    let err = |o: ReportOptions| match Report::from_store(&store, &o) {
+    let err = |o: ReportOptions| match Report::from_history(&store, &o) {
         Err(Error::Usage(m)) => m,
         other => panic!("expected a usage error, got {other:?}"),
     };
@@ -202,7 +202,7 @@ fn an_empty_store_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, _) = Store::open(tmp.path().join(".htsr")).unwrap();
     assert!(matches!(
-        Report::from_store(&store, &ReportOptions::default()),
+        Report::from_history(&store, &ReportOptions::default()),
         Err(Error::Usage(_))
     ));
 }
@@ -221,7 +221,7 @@ fn sixty_layers_over_many_checkpoints_stay_readable() {
         max_columns: Some(40),
         ..ReportOptions::default()
     };
-    let report = Report::from_store(&store, &options).unwrap();
+    let report = Report::from_history(&store, &options).unwrap();
     let r = &report.runs[0];
     assert_eq!(r.phase_grid.layers.len(), 60);
     assert_eq!(r.phase_grid.steps.len(), 40);

@@ -1,7 +1,7 @@
 //! The header's alerts, in words, like tokio-console's warnings: each is a rule over the loaded view models.
 
+use htsr_api::PhaseGrid;
 use htsr_contracts::{LayerStatus, Phase};
-use htsr_storage::PhaseGrid;
 
 use super::layers::LayerRow;
 

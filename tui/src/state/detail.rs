@@ -3,8 +3,8 @@
 //! Only the selected layer's trajectory is held (a few hundred kilobytes for thousands of checkpoints), and only
 //! the chosen checkpoint's full report (for its ESD).
 
+use htsr_api::TrajectoryPoint;
 use htsr_contracts::LayerReport;
-use htsr_storage::TrajectoryPoint;
 
 use crate::smoothing::debiased_ema;
 
@@ -57,7 +57,7 @@ pub fn thin(points: Vec<(f64, f64)>, max: usize) -> Vec<(f64, f64)> {
     if points.len() <= max {
         return points;
     }
-    htsr_storage::query::downsample_indices(points.len(), Some(max))
+    htsr_api::downsample_indices(points.len(), Some(max))
         .into_iter()
         .map(|i| points[i])
         .collect()

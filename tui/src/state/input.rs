@@ -115,6 +115,7 @@ impl App {
                     .map(|r| r.run.clone())
                 {
                     self.switch_run(run);
+                    self.run_picked = true;
                     self.go(View::Layers);
                 }
             }

@@ -5,7 +5,7 @@
 //! checkpoints' reports, one phase row per grid column, trajectories of the layers on screen (kept as bounded
 //! histories), and the selected layer's trajectory.
 
-use htsr_storage::{Result, Store};
+use htsr_api::Result;
 use ratatui::layout::Rect;
 
 use super::detail::{thin, DetailModel, OverlayModel};
@@ -17,13 +17,18 @@ const OVERLAY_POINTS: usize = 400;
 
 /// Brings `app` up to date with `store` for a terminal of `width` x `height`. A failed read is reported in the
 /// footer rather than ending the dashboard: the daemon may be mid-write, and the next frame tries again.
-pub fn prepare(app: &mut App, store: &Store, width: u16, height: u16) {
+pub fn prepare(app: &mut App, store: &dyn htsr_api::History, width: u16, height: u16) {
     if let Err(e) = prepare_inner(app, store, width, height) {
         app.push_message(format!("could not read the store: {e}"));
     }
 }
 
-fn prepare_inner(app: &mut App, store: &Store, width: u16, height: u16) -> Result<()> {
+fn prepare_inner(
+    app: &mut App,
+    store: &dyn htsr_api::History,
+    width: u16,
+    height: u16,
+) -> Result<()> {
     app.size = (width, height);
     let body = layout::screen(Rect::new(0, 0, width, height)).body;
     if app.dirty.runs {
@@ -35,10 +40,7 @@ fn prepare_inner(app: &mut App, store: &Store, width: u16, height: u16) -> Resul
                 .initial_run
                 .as_deref()
                 .filter(|w| app.runs.iter().any(|r| r.run == *w));
-            if let Some(run) = wanted
-                .map(str::to_string)
-                .or_else(|| app.runs.first().map(|r| r.run.clone()))
-            {
+            if let Some(run) = wanted.map(str::to_string).or_else(|| newest_run(&app.runs)) {
                 app.switch_run(run);
             }
         }
@@ -64,7 +66,7 @@ fn prepare_inner(app: &mut App, store: &Store, width: u16, height: u16) -> Resul
         app.dirty.grid = false;
         app.grid_columns = columns;
         if let Some(run) = app.run.clone() {
-            app.grid = store.phase_grid(&run, Some(columns))?;
+            app.grid = store.phase_grid(&run, Some(columns), None)?;
         }
         app.alerts = alerts::alerts(app.model.as_ref().map_or(&[], |m| &m.rows), &app.grid);
     }
@@ -78,8 +80,17 @@ fn prepare_inner(app: &mut App, store: &Store, width: u16, height: u16) -> Resul
     Ok(())
 }
 
+/// The run that received a checkpoint last (the one a user starting the dashboard is most likely training now);
+/// the first by name among runs stored at the same instant.
+fn newest_run(runs: &[htsr_api::RunSummary]) -> Option<String> {
+    runs.iter()
+        .rev()
+        .max_by(|a, b| a.last_stored_at.total_cmp(&b.last_stored_at))
+        .map(|r| r.run.clone())
+}
+
 /// The newest checkpoint's rows, paired with the previous checkpoint's for the change column.
-fn load_run(app: &mut App, store: &Store) -> Result<()> {
+fn load_run(app: &mut App, store: &dyn htsr_api::History) -> Result<()> {
     let Some(run) = app.run.clone() else {
         return Ok(());
     };
@@ -143,7 +154,11 @@ fn load_run(app: &mut App, store: &Store) -> Result<()> {
 }
 
 /// Sparkline histories for the rows on screen that have none yet.
-fn load_histories(app: &mut App, store: &Store, rows_on_screen: usize) -> Result<()> {
+fn load_histories(
+    app: &mut App,
+    store: &dyn htsr_api::History,
+    rows_on_screen: usize,
+) -> Result<()> {
     let Some(m) = &app.model else { return Ok(()) };
     let start = app.layers_cursor.offset;
     let wanted: Vec<String> = app
@@ -166,7 +181,7 @@ fn load_histories(app: &mut App, store: &Store, rows_on_screen: usize) -> Result
 }
 
 /// The selected layer's trajectory and the report of the chosen checkpoint.
-fn load_detail(app: &mut App, store: &Store) -> Result<()> {
+fn load_detail(app: &mut App, store: &dyn htsr_api::History) -> Result<()> {
     let (Some(run), Some(layer)) = (app.run.clone(), app.selected_layer.clone()) else {
         return Ok(());
     };
@@ -196,7 +211,7 @@ fn load_detail(app: &mut App, store: &Store) -> Result<()> {
 }
 
 /// The selected layer's alpha in every run.
-fn load_overlay(app: &mut App, store: &Store) -> Result<()> {
+fn load_overlay(app: &mut App, store: &dyn htsr_api::History) -> Result<()> {
     let Some(layer) = app.selected_layer.clone() else {
         return Ok(());
     };

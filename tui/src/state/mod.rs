@@ -11,7 +11,7 @@ pub mod load;
 
 use std::collections::{HashMap, VecDeque};
 
-use htsr_storage::{PhaseGrid, RunSummary};
+use htsr_api::{PhaseGrid, RunSummary};
 
 use crate::options::{DashboardOptions, Mode};
 use crate::smoothing::DEFAULT_WEIGHT;
@@ -117,8 +117,11 @@ pub struct App {
     pub runs: Vec<RunSummary>,
     pub runs_cursor: Cursor,
     pub initial_run: Option<String>,
-    /// The run the user chose; `model` is loaded for it.
+    /// The run shown; `model` is loaded for it.
     pub run: Option<String>,
+    /// The user chose `run` (in the Runs view, or on the command line): new checkpoints of other runs no longer
+    /// switch to them.
+    pub run_picked: bool,
     pub model: Option<RunModel>,
     /// Rows of `model` that pass the filter, as indices into `model.rows`.
     pub filtered: Vec<usize>,
@@ -171,6 +174,7 @@ impl App {
             quit: false,
             runs: Vec::new(),
             runs_cursor: Cursor::default(),
+            run_picked: opts.initial_run.is_some(),
             initial_run: opts.initial_run,
             run: None,
             model: None,

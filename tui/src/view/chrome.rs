@@ -49,16 +49,17 @@ fn run_line(app: &App) -> Line<'static> {
         None => s.push(Span::raw("no run yet")),
     }
     let state = match (app.mode, app.paused, app.daemon_gone) {
-        (Mode::Browse, _, _) => Span::styled(" · browse", dim()),
+        (Mode::Browse, _, _) => Span::styled(" · browse (no daemon)", dim()),
         (_, true, _) => Span::styled(
             format!(" · PAUSED ({} new)", app.unseen),
             Style::new().fg(Color::Yellow),
         ),
         (_, _, true) => Span::styled(" · daemon stopped", warn()),
+        (Mode::Attached, _, _) => Span::styled(" · live (attached)", Style::new().fg(Color::Green)),
         _ => Span::styled(" · live", Style::new().fg(Color::Green)),
     };
     s.push(state);
-    if app.mode == Mode::Live {
+    if app.mode != Mode::Browse && !app.daemon_gone {
         let st = &app.status;
         let mut q = format!(" · queue {} · busy {}", st.queued, st.in_flight);
         if let Some((run, step)) = &app.analyzing {

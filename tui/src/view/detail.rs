@@ -3,8 +3,8 @@
 //!
 //! ratatui's Chart has linear axes only, so the ESD is plotted as log10 values.
 
+use htsr_api::TrajectoryPoint;
 use htsr_contracts::{EsdHistogram, LayerReport, Phase};
-use htsr_storage::TrajectoryPoint;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;

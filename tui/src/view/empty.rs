@@ -11,7 +11,7 @@ use crate::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let lines = match app.mode {
-        Mode::Live => vec![
+        Mode::Live | Mode::Attached => vec![
             Line::styled(format!("Waiting for checkpoints in {}", app.title), bold()),
             Line::raw(""),
             Line::raw("Each *.safetensors file written there (or in a run"),

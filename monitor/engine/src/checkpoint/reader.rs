@@ -26,6 +26,12 @@ pub struct TensorEntry {
 }
 
 impl TensorEntry {
+    /// Which file of the checkpoint holds it: its position among the shards, in the index's sorted order (0 for a
+    /// single file).
+    pub fn shard(&self) -> usize {
+        self.shard
+    }
+
     pub fn byte_len(&self) -> usize {
         self.len as usize
     }

@@ -1,6 +1,6 @@
 //! The optional OpenBLAS backend (cargo feature `openblas`): the Gram product by `dsyrk` and the eigenvalues by
 //! `dsyevd` (eigenvalues only: tridiagonalization + root-free QR). 1.3x faster than faer on the 4096x4096 layer
-//! of the README's benchmark; faer stays the portable default.
+//! of docs/BENCHMARKS.md; faer stays the portable default.
 //!
 //! Why two hand-written declarations rather than the maintained `blas-sys` / `lapack-sys` bindings: those omit
 //! the hidden character-length arguments that gfortran's calling convention appends for `CHARACTER` arguments.

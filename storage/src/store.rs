@@ -448,7 +448,9 @@ impl Store {
         if let Some(old) = db.t.checkpoints.get(&step_key)? {
             let old: CheckpointRecord = serde_json::from_slice(&old)?;
             let i = &old.identity;
-            if i.path != record.identity.path {
+            // The weights file and the spectra file of one step (`mode = both`) are one checkpoint: the newer
+            // version replaces the other.
+            if !htsr_contracts::spectra::same_checkpoint(&i.path, &record.identity.path) {
                 return Err(Error::Conflict {
                     run: run.to_string(),
                     step,

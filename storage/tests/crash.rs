@@ -35,6 +35,7 @@ fn killed_writers_leave_complete_checkpoints_and_lose_no_acknowledged_one() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut acked: Vec<u64> = Vec::new();
     let mut verified_up_to: Option<u64> = None;
+    // Kills that cut a write short: the writer had begun a checkpoint and not acknowledged it.
     let mut kills_mid_write = 0;
 
     for round in 0..KILLS {
@@ -97,7 +98,9 @@ fn killed_writers_leave_complete_checkpoints_and_lose_no_acknowledged_one() {
             .filter_map(|l| l.strip_prefix("ack "))
             .map(|s| s.parse().unwrap())
             .collect();
-        if !new_acks.is_empty() {
+        let began = lines.iter().rev().find_map(|l| l.strip_prefix("begin "));
+        let last_ack = lines.iter().rev().find_map(|l| l.strip_prefix("ack "));
+        if began.is_some_and(|b| last_ack != Some(b)) {
             kills_mid_write += 1;
         }
         acked.extend(&new_acks);
@@ -144,9 +147,12 @@ fn killed_writers_leave_complete_checkpoints_and_lose_no_acknowledged_one() {
             }
         }
     }
+    // The kills must land inside writes, or this test tests nothing: the writer spends most of its time in
+    // write_checkpoint, so most kills after a first acknowledgement cut one short. A floor far below that.
+    eprintln!("kills that cut a write short: {kills_mid_write} of {KILLS}");
     assert!(
-        kills_mid_write >= KILLS / 2,
-        "only {kills_mid_write} kills came after a write"
+        kills_mid_write >= KILLS / 8,
+        "only {kills_mid_write} kills landed inside a write"
     );
     assert!(
         acked.len() > KILLS,

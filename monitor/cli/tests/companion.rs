@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,8 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use htsr_contracts::{CheckpointStatus, LayerStatus};
-use htsr_engine::analyze::{analyze_checkpoint, AnalyzeOptions};
 use notify::event::{AccessKind, EventKind};
 use notify::Watcher;
 
@@ -197,108 +193,6 @@ fn writes_under_the_store_and_its_log_trigger_nothing() {
         from_store.is_empty(),
         "writes under the store woke the daemon: {from_store:?}"
     );
-}
-
-/// One version of an in-place rewritten file: three 512x512 layers whose contents depend on `version`.
-fn version_bytes(version: u64) -> Vec<u8> {
-    layers_bytes(
-        &[
-            ("a.weight", 512, 512, 7000 + version * 3),
-            ("b.weight", 512, 512, 7001 + version * 3),
-            ("c.weight", 512, 512, 7002 + version * 3),
-        ],
-        &[("htsr.step", version.to_string())],
-    )
-}
-
-/// Truncates `path` and writes `bytes` into it in place, as `torch.save` or tch's `VarStore::save` do.
-fn rewrite_in_place(path: &Path, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .unwrap();
-    for chunk in bytes.chunks(1 << 16) {
-        f.write_all(chunk).unwrap();
-    }
-    f.sync_all().unwrap();
-}
-
-#[test]
-fn a_file_rewritten_in_place_is_never_stored_torn_and_its_last_version_is() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("watched");
-    let run = dir.join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let reference = tmp.path().join("reference");
-    std::fs::create_dir_all(&reference).unwrap();
-    // What each version's layers must look like, from the same engine reading an untouched copy.
-    let versions = 10u64;
-    let mut expected: BTreeMap<u64, BTreeMap<String, f64>> = BTreeMap::new();
-    for v in 0..versions {
-        let copy = reference.join(format!("v{v}.safetensors"));
-        std::fs::write(&copy, version_bytes(v)).unwrap();
-        let a = analyze_checkpoint(&copy, &AnalyzeOptions::default()).unwrap();
-        expected.insert(
-            v,
-            a.layers
-                .iter()
-                .map(|l| {
-                    let m = l.report.metrics.as_ref().unwrap();
-                    (l.report.name.clone(), m.lambda_max)
-                })
-                .collect(),
-        );
-    }
-    let latest = run.join("latest.safetensors");
-    rewrite_in_place(&latest, &version_bytes(0));
-    let mut daemon =
-        Daemon::start_logging(&dir, &tmp.path().join("log"), &[], "htsr_daemon=debug,info");
-    for v in 0..versions {
-        if v > 0 {
-            // The daemon is reading version v-1 now: truncate and rewrite under it.
-            rewrite_in_place(&latest, &version_bytes(v));
-        }
-        let needle = format!(" step={v} path=");
-        daemon.wait_for(&needle, 1, HANG);
-    }
-    daemon.wait_for(&format!("stored run=run step={}", versions - 1), 1, HANG);
-    assert!(
-        daemon.child.try_wait().unwrap().is_none(),
-        "the daemon died: {}",
-        daemon.log_text()
-    );
-    let (status, log) = daemon.terminate(HANG);
-    assert!(status.success(), "{log}");
-    let store = open_store(&dir);
-    let records = store.checkpoints("run").unwrap();
-    let stored: BTreeSet<u64> = records.iter().map(|r| r.step).collect();
-    eprintln!(
-        "stored versions {stored:?}; torn reads dropped: {}",
-        log.matches("changed while it was read").count()
-    );
-    assert!(
-        stored.contains(&(versions - 1)),
-        "the last version is stored: {stored:?}"
-    );
-    for r in &records {
-        assert_eq!(r.status, CheckpointStatus::Complete, "{:?}", r.errors);
-        let want = &expected[&r.step];
-        let layers = store.layers_at("run", r.step).unwrap();
-        assert_eq!(layers.len(), 3);
-        for l in layers {
-            assert_eq!(l.status, LayerStatus::Success, "{:?}", l.reason);
-            // Any byte of another version would change lambda_max: the stored version is one whole version.
-            assert_eq!(
-                l.metrics.as_ref().unwrap().lambda_max,
-                want[&l.name],
-                "step {} layer {}",
-                r.step,
-                l.name
-            );
-        }
-    }
 }
 
 #[test]

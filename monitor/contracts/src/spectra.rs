@@ -123,6 +123,29 @@ pub fn merged_name(name: &str) -> String {
     }
 }
 
+/// The weights file of the same step as the spectra file `name` (`mode = both` writes the two side by side):
+/// `step-000000100.esd.safetensors` and its rank files -> `step-000000100.safetensors`. None for other names.
+pub fn weights_name(name: &str) -> Option<String> {
+    let merged = merged_name(name);
+    let stem = merged.strip_suffix(SPECTRA_EXTENSION)?;
+    Some(format!("{stem}{}", crate::naming::CHECKPOINT_EXTENSION))
+}
+
+/// Whether the checkpoint paths `a` and `b` (`/`-separated, as the store keeps them) are one checkpoint: the same
+/// path, or the weights file and the spectra file(s) of one step in one directory. Such files are one checkpoint,
+/// never two that claim the same run and step.
+pub fn same_checkpoint(a: &str, b: &str) -> bool {
+    fn as_weights(p: &str) -> String {
+        let (dir, name) = p.rsplit_once('/').map_or(("", p), |(d, n)| (d, n));
+        match weights_name(name) {
+            Some(w) if dir.is_empty() => w,
+            Some(w) => format!("{dir}/{w}"),
+            None => p.to_string(),
+        }
+    }
+    a == b || as_weights(a) == as_weights(b)
+}
+
 /// Layers to ranks, balanced by cost rather than count: each layer (with its cost) goes to the rank with the least
 /// work so far, the costliest first (the longest-processing-time rule). Deterministic, so every rank computes the
 /// same assignment without talking to the others.
@@ -152,6 +175,37 @@ pub fn spectrum_cost(n: usize, m: usize, rf: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weights_and_spectra_of_one_step_are_one_checkpoint() {
+        assert_eq!(
+            weights_name("step-000000100.esd.safetensors").as_deref(),
+            Some("step-000000100.safetensors")
+        );
+        assert_eq!(
+            weights_name("step-000000100.rank-1-of-4.esd.safetensors").as_deref(),
+            Some("step-000000100.safetensors")
+        );
+        assert_eq!(weights_name("step-000000100.safetensors"), None);
+        assert!(same_checkpoint(
+            "r/step-000000010.safetensors",
+            "r/step-000000010.esd.safetensors"
+        ));
+        assert!(same_checkpoint(
+            "step-1.esd.safetensors",
+            "step-1.safetensors"
+        ));
+        assert!(same_checkpoint("r/a.safetensors", "r/a.safetensors"));
+        assert!(!same_checkpoint(
+            "r/step-000000010.safetensors",
+            "s/step-000000010.esd.safetensors"
+        ));
+        assert!(!same_checkpoint(
+            "r/step-000000010.safetensors",
+            "r/step-000000020.esd.safetensors"
+        ));
+        assert!(!same_checkpoint("r/a.safetensors", "r/b.safetensors"));
+    }
 
     #[test]
     fn names_carry_step_and_rank() {

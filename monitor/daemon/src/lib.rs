@@ -12,17 +12,23 @@
 //!
 //! The command line, the dashboard and the exporters are not here: `htsr-watch` wires them to [`run`].
 
+mod config;
 mod daemon;
 mod frozen;
 mod identity;
+mod jobs;
 mod progress;
 mod queue;
+mod ranks;
 mod readiness;
+mod retry;
 mod scan;
 mod shutdown;
+mod watcher;
 mod worker;
 
-pub use daemon::{run, Summary, WatchConfig};
+pub use config::{Summary, WatchConfig};
+pub use daemon::run;
 pub use progress::{phase_summary, Progress};
 pub use readiness::ReadinessConfig;
 pub use shutdown::Shutdown;

@@ -1,13 +1,19 @@
 //! Which paths under the watched directory are checkpoints, and to which run each belongs.
 //!
 //! The contract ([`htsr_contracts::naming`]): a checkpoint is a `*.safetensors` file or a directory holding
-//! `model.safetensors.index.json`; names starting with `.` or ending in `.tmp`/`.partial` are never read; runs are
-//! the subdirectories of DIR, or DIR itself for checkpoints directly in it. The store's directory is ignored.
+//! `model.safetensors.index.json`; names starting with `.` or ending in `.tmp`/`.partial` are never read. A run is
+//! a directory holding checkpoints: DIR itself, or any directory below it down to [`MAX_RUN_DEPTH`] levels (so
+//! `DIR/hf/run-1700000000/` is run `hf/run-1700000000`, as the training callbacks lay runs out), named by its path
+//! relative to DIR. Hidden directories and the store are never entered.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use htsr_contracts::naming::{is_checkpoint_name, is_ignored_name, SHARD_INDEX_FILE};
+
+/// How deep below DIR run directories are looked for: DIR/a/b/c/d is the deepest run. Deeper checkpoints are not
+/// watched (a rescan stats every directory down to this depth, so the bound keeps a rescan of a large tree cheap).
+pub const MAX_RUN_DEPTH: usize = 4;
 
 /// A path that looks like a checkpoint, before anything in it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,16 +145,28 @@ impl Layout {
             found.push(self.candidate(top, self.root_run.clone(), true));
             return;
         }
-        // A run directory: its checkpoint files and sharded checkpoint directories.
-        let entries = match std::fs::read_dir(top) {
+        self.scan_run_dir(top, &name, 1, found, errors);
+    }
+
+    /// The checkpoints of the run directory `dir` (run `run`, `depth` levels below DIR), and of the run directories
+    /// below it while the depth allows.
+    fn scan_run_dir(
+        &self,
+        dir: &Path,
+        run: &str,
+        depth: usize,
+        found: &mut Vec<Candidate>,
+        errors: &mut Vec<(PathBuf, io::Error)>,
+    ) {
+        let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
-            Err(e) => return errors.push((top.to_path_buf(), e)),
+            Err(e) => return errors.push((dir.to_path_buf(), e)),
         };
         for entry in entries {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    errors.push((top.to_path_buf(), e));
+                    errors.push((dir.to_path_buf(), e));
                     continue;
                 }
             };
@@ -166,10 +184,12 @@ impl Layout {
             };
             if is_dir {
                 if path.join(SHARD_INDEX_FILE).is_file() {
-                    found.push(self.candidate(&path, name.clone(), true));
+                    found.push(self.candidate(&path, run.to_string(), true));
+                } else if depth < MAX_RUN_DEPTH {
+                    self.scan_run_dir(&path, &format!("{run}/{child}"), depth + 1, found, errors);
                 }
             } else if is_checkpoint_name(&child) {
-                found.push(self.candidate(&path, name.clone(), false));
+                found.push(self.candidate(&path, run.to_string(), false));
             }
         }
     }
@@ -210,6 +230,8 @@ mod tests {
         std::fs::create_dir_all(root.join("runB/sharded-5")).unwrap();
         std::fs::create_dir_all(root.join(".htsr")).unwrap();
         std::fs::create_dir_all(root.join("sharded-9")).unwrap();
+        std::fs::create_dir_all(root.join("runs/hf/run-17/.hidden")).unwrap();
+        std::fs::create_dir_all(root.join("a/b/c/d/e")).unwrap();
         for p in [
             "top-1.safetensors",
             "runA/s-1.safetensors",
@@ -219,6 +241,10 @@ mod tests {
             "runB/sharded-5/model.safetensors.index.json",
             "sharded-9/model.safetensors.index.json",
             ".htsr/x.safetensors",
+            "runs/hf/run-17/step-000000010.safetensors",
+            "runs/hf/run-17/.hidden/step-000000010.safetensors",
+            "a/b/c/d/step-1.safetensors",
+            "a/b/c/d/e/step-1.safetensors",
         ] {
             std::fs::write(root.join(p), b"x").unwrap();
         }
@@ -233,8 +259,14 @@ mod tests {
         assert_eq!(
             got,
             vec![
+                ("a/b/c/d/step-1.safetensors", "a/b/c/d", false),
                 ("runA/s-1.safetensors", "runA", false),
                 ("runB/sharded-5", "runB", true),
+                (
+                    "runs/hf/run-17/step-000000010.safetensors",
+                    "runs/hf/run-17",
+                    false
+                ),
                 ("sharded-9", root_run.as_str(), true),
                 ("top-1.safetensors", root_run.as_str(), false),
             ]
@@ -245,5 +277,10 @@ mod tests {
             Some(Scope::Entry(root.join("runA")))
         );
         assert_eq!(layout.scope_of(&root), Some(Scope::All));
+        // An event deep inside a nested run rescans its top-level entry.
+        assert_eq!(
+            layout.scope_of(&root.join("runs/hf/run-17/step-000000020.safetensors")),
+            Some(Scope::Entry(root.join("runs")))
+        );
     }
 }

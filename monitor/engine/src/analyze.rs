@@ -95,7 +95,10 @@ pub fn analyze_checkpoint(
         .collect();
     let mut layers = analyze_tensors(&checkpoint, &entries, opts)?;
     checkpoint.check_unchanged()?;
-    number_layers(&mut layers, &weightwatcher_order(&checkpoint));
+    number_layers(
+        layers.iter_mut().map(|l| &mut l.report),
+        &weightwatcher_order(&checkpoint),
+    );
     Ok(CheckpointAnalysis {
         path: path.to_path_buf(),
         metadata: checkpoint.metadata().clone(),
@@ -118,11 +121,15 @@ pub fn weightwatcher_order(checkpoint: &Checkpoint) -> Vec<&str> {
 
 /// Gives every layer WeightWatcher's `layer_id` for its tensor, among `ww_order` (every tensor of the checkpoint,
 /// in WeightWatcher's order).
-pub fn number_layers(layers: &mut [LayerAnalysis], ww_order: &[&str]) {
-    let listed: Vec<String> = layers.iter().map(|l| l.report.tensor.clone()).collect();
+pub fn number_layers<'a>(
+    reports: impl IntoIterator<Item = &'a mut LayerReport>,
+    ww_order: &[&str],
+) {
+    let mut reports: Vec<&mut LayerReport> = reports.into_iter().collect();
+    let listed: Vec<String> = reports.iter().map(|r| r.tensor.clone()).collect();
     let ids = crate::layer_ids::assign(ww_order.iter().copied(), listed.iter().map(String::as_str));
-    for (layer, id) in layers.iter_mut().zip(ids) {
-        layer.report.layer_id = Some(id);
+    for (report, id) in reports.iter_mut().zip(ids) {
+        report.layer_id = Some(id);
     }
 }
 

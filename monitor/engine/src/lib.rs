@@ -38,6 +38,8 @@ pub mod spectra;
 pub mod spectrum;
 #[cfg(feature = "test-support")]
 pub mod synthetic;
+#[cfg(feature = "test-support")]
+pub mod test_files;
 
 pub use analyze::{
     analyze_checkpoint, analyze_matrix, AnalyzeOptions, CheckpointAnalysis, LayerAnalysis,

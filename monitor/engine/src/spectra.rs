@@ -129,10 +129,8 @@ pub fn analyze_spectra(
     // Numbered as the weights file of the same step would be: every layer the ranks describe or owe, sorted.
     let mut all: BTreeSet<String> = assignment.keys().cloned().collect();
     all.extend(layers.iter().map(|l| l.report.tensor.clone()));
-    crate::analyze::number_layers(
-        &mut layers,
-        &all.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let order: Vec<&str> = all.iter().map(String::as_str).collect();
+    crate::analyze::number_layers(layers.iter_mut().map(|l| &mut l.report), &order);
     metadata.remove(keys::RANK);
     Ok(CheckpointAnalysis {
         path: paths.first().cloned().unwrap_or_default(),

@@ -6,6 +6,7 @@
 //! re-reads what it shows: memory stays bounded by the ring, whatever the viewers do.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -26,6 +27,17 @@ pub(crate) struct Fanout {
     sender: broadcast::WeakSender<Arc<LiveEvent>>,
     /// The newest queue status, sent first to a viewer that attaches (statuses are sent only on change).
     status: Arc<Mutex<Option<DaemonStatus>>>,
+    /// Event streams open now: a server that stops lets them end cleanly first.
+    open: Arc<AtomicUsize>,
+}
+
+/// Counts one open stream for as long as it lives.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Fanout {
@@ -39,6 +51,7 @@ impl Fanout {
         let fanout = Fanout {
             sender: tx.downgrade(),
             status: status.clone(),
+            open: Arc::new(AtomicUsize::new(0)),
         };
         let thread = std::thread::Builder::new()
             .name("htsr-serve-events".into())
@@ -70,6 +83,8 @@ impl Fanout {
         if let Some(s) = status {
             first.push(json_event(events::LIVE, &LiveEvent::Status(s)));
         }
+        self.open.fetch_add(1, Ordering::AcqRel);
+        let guard = OpenStream(self.open.clone());
         let live = futures_util::stream::iter(receiver)
             .flat_map(BroadcastStream::new)
             .map(|item| match item {
@@ -78,7 +93,15 @@ impl Fanout {
                     json_event(events::LAGGED, &Lagged { missed })
                 }
             });
-        futures_util::stream::iter(first).chain(live).map(Ok)
+        futures_util::stream::iter(first).chain(live).map(move |e| {
+            let _held = &guard;
+            Ok(e)
+        })
+    }
+
+    /// Event streams open now.
+    pub(crate) fn open_streams(&self) -> usize {
+        self.open.load(Ordering::Acquire)
     }
 }
 

@@ -19,6 +19,9 @@ use crate::events::Fanout;
 use crate::routes::{router, AppState, Transport};
 use crate::socket::UnixSocket;
 
+/// How long a stopping server waits for its event streams to end by themselves.
+const STREAMS_END: Duration = Duration::from_millis(500);
+
 /// Renders the page served at `/` from the history (the binary supplies it: the live report).
 pub type PageFn = dyn Fn(&dyn History) -> Result<String, String> + Send + Sync;
 
@@ -75,6 +78,7 @@ pub struct Server;
 /// socket file.
 pub struct Running {
     runtime: Option<tokio::runtime::Runtime>,
+    fanout: Fanout,
     socket: Option<UnixSocket>,
     socket_path: Option<PathBuf>,
     tcp_addr: Option<SocketAddr>,
@@ -101,7 +105,7 @@ impl Server {
         let state = Arc::new(AppState {
             history,
             info: options.info.clone(),
-            fanout,
+            fanout: fanout.clone(),
             token: options.token.clone(),
             page: options.page.clone(),
             reads: Arc::new(Semaphore::new(limits.reads.max(1))),
@@ -111,6 +115,7 @@ impl Server {
         let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let mut running = Running {
             runtime: None,
+            fanout: fanout.clone(),
             socket: None,
             socket_path: None,
             tcp_addr: None,
@@ -223,6 +228,17 @@ impl Running {
     }
 
     fn shut(&mut self) {
+        // When the daemon has stopped, its channel closes, the forwarder ends and so does every viewer's stream:
+        // let them finish cleanly (each viewer then reads "the daemon stopped", not a broken connection), within
+        // a bound (a server stopped while its daemon still sends goes at the bound).
+        let deadline = std::time::Instant::now() + STREAMS_END;
+        while std::time::Instant::now() < deadline {
+            let forwarding = self.forwarder.as_ref().is_some_and(|f| !f.is_finished());
+            if !forwarding && self.fanout.open_streams() == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(1));
         }

@@ -1,6 +1,6 @@
-//! Test helper for the crash test (tests/crash.rs): writes checkpoints into a store in a loop and prints
-//! `ack <step>` after each `write_checkpoint` has returned, so that the test knows which checkpoints were
-//! acknowledged when it SIGKILLs this process.
+//! Test helper for the crash test (tests/crash.rs): writes checkpoints into a store in a loop, printing
+//! `begin <step>` before each `write_checkpoint` and `ack <step>` after it has returned, so that the test knows
+//! which checkpoints were acknowledged when it SIGKILLs this process, and whether the kill cut a write short.
 //!
 //! Usage: htsr-storage-crash-writer STORE_DIR RUN FIRST_STEP LAYERS [MAX_CHECKPOINTS]
 
@@ -33,6 +33,8 @@ fn main() {
             .take(4)
             .map(|r| (r.name.clone(), fixtures::eigenvalues(256, step)))
             .collect();
+        writeln!(out, "begin {step}").expect("stdout");
+        out.flush().expect("stdout");
         store
             .write_checkpoint(&record, &reports, &raw)
             .expect("write checkpoint");

@@ -54,6 +54,7 @@ fn run_line(app: &App) -> Line<'static> {
             format!(" · PAUSED ({} new)", app.unseen),
             Style::new().fg(Color::Yellow),
         ),
+        (Mode::Attached, _, true) => Span::styled(" · daemon stopped, reconnecting", warn()),
         (_, _, true) => Span::styled(" · daemon stopped", warn()),
         (Mode::Attached, _, _) => Span::styled(" · live (attached)", Style::new().fg(Color::Green)),
         _ => Span::styled(" · live", Style::new().fg(Color::Green)),

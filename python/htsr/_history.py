@@ -29,4 +29,6 @@ def history(source: str | os.PathLike[str] = ".", run: str | None = None, *, tok
 
     source = os.fspath(source)
     data = _native.history_csv(source, run, token if token is not None else os.environ.get("HTSR_TOKEN"))
-    return pd.read_csv(io.BytesIO(data))
+    # Floats parse exactly (the CSV holds the shortest text that round-trips each value); names stay text even
+    # when they look like numbers (a Sequential's layer "0").
+    return pd.read_csv(io.BytesIO(data), dtype={"run": str, "name": str, "longname": str}, float_precision="round_trip")

@@ -209,3 +209,37 @@ def test_what_weightwatcher_cannot_show_follows_the_same_rule(htsr: Any, torch: 
     from_spectra = htsr.analyze(spectra).set_index("longname").layer_id
     assert from_spectra.to_dict() == from_weights.to_dict() == {"0": 0, "2": 1}
     assert list(htsr.WeightWatcher(model=spectra).describe().layer_id) == [0, 1]
+
+
+def cli_inputs(cases: Any) -> list[tuple[str, Path]]:
+    """The cases the command line reads: a safetensors file, or a folder holding a shard index."""
+    out = []
+    for case, spec in cases.items():
+        if "file" in spec:
+            out.append((case, Path(spec["file"])))
+        elif isinstance(spec["model"], (str, Path)) and (Path(spec["model"]) / "model.safetensors.index.json").is_file():
+            out.append((case, Path(spec["model"])))
+    return out
+
+
+def test_the_command_lines_csv_numbers_files_and_sharded_folders_as_weightwatcher(
+    pd: Any, cases: Any, htsr_watch: Path
+) -> None:
+    from conftest import cli_csv
+
+    # WeightWatcher misses the index of a folder whose path contains "safetensors" (its glob replaces the word
+    # everywhere); the Python package reproduces that, the command line reads the index it is given.
+    inputs = [(c, p) for c, p in cli_inputs(cases) if c != "mtcnn_sharded_safetensors_in_path"]
+    assert len(inputs) >= 2, [c for c, _ in inputs]
+    for case, path in inputs:
+        ww = ww_csv(pd, f"analyze_{case}.csv").set_index("longname")
+        cli = cli_csv(htsr_watch, path)
+        assert list(cli.columns[:5]) == ["run", "step", "layer_id", "name", "longname"]
+        assert (cli.longname == cli.name).all(), case
+        numbered = cli[cli.name.isin(ww.index)]
+        assert len(numbered) == len(ww), f"{case}: {sorted(set(ww.index) - set(cli.name))} missing"
+        for _, row in numbered.iterrows():
+            assert row.layer_id == ww.layer_id[row["name"]], f"{case} {row['name']}: {row.layer_id} vs WeightWatcher"
+        # The rows WeightWatcher does not list (biases, 1-D weights it numbers but does not analyze) have ids of
+        # their own: every id names one tensor.
+        assert cli.layer_id.is_unique, f"{case}: {list(cli.layer_id)}"

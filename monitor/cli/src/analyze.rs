@@ -9,6 +9,7 @@ use htsr_engine::analyze::{analyze_checkpoint, AnalyzeOptions};
 use htsr_engine::spectrum::{EigenMethod, SquareMp};
 
 use crate::output::{write_table, Format};
+use htsr_contracts::text::{terminal_safe, terminal_safe_text};
 
 /// How layers are analyzed, for `analyze` and the daemon alike (WeightWatcher 0.7.7's defaults, except where
 /// docs/ALGORITHMS.md says why not).
@@ -33,6 +34,13 @@ pub struct EngineArgs {
     /// Worker threads for the linear algebra (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,6 +89,9 @@ pub struct AnalyzeArgs {
     /// Seed of the shuffle for --randomize.
     #[arg(long, default_value_t = 0, requires = "randomize")]
     seed: u64,
+    /// Colour the table's phases: when stdout is a terminal and NO_COLOR is unset (auto), always, or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -98,15 +109,55 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let analysis = match analyze_checkpoint(&args.path, &opts) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("htsr-watch analyze: {e}");
+            // The message may quote the file's own names: never raw to the terminal.
+            eprintln!("htsr-watch analyze: {}", terminal_safe(&e.to_string()));
             return Ok(ExitCode::from(2));
         }
     };
     let stdout = std::io::stdout();
-    let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut out = stdout.lock();
-    match args.format {
-        Format::Table => write_table(&mut out, &analysis, colour)?,
+    let terminal = stdout.is_terminal();
+    let colour = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+    };
+    // CSV and JSON keep the file's bytes as they are in files and pipes; on a terminal, control characters in
+    // names and metadata are shown escaped.
+    let mut data = Vec::new();
+    let out: &mut dyn Write = if terminal {
+        &mut data
+    } else {
+        &mut stdout.lock()
+    };
+    write_analysis(out, &analysis, args.format, colour)?;
+    if terminal {
+        let mut out = stdout.lock();
+        out.write_all(terminal_safe_text(&String::from_utf8_lossy(&data)).as_bytes())?;
+        out.flush()?;
+    }
+    if analysis.layers.is_empty() {
+        eprintln!(
+            "htsr-watch analyze: {}: no tensors to analyze",
+            terminal_safe(&args.path.display().to_string())
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if analysis.any_failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The analysis in `format`: the table (names already made terminal-safe), CSV or JSON (the file's text as is).
+fn write_analysis(
+    mut out: &mut dyn Write,
+    analysis: &htsr_engine::CheckpointAnalysis,
+    format: Format,
+    colour: bool,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Table => write_table(out, analysis, colour)?,
         Format::Json => {
             let layers: Vec<_> = analysis.layers.iter().map(|l| &l.report).collect();
             let doc = serde_json::json!({
@@ -118,19 +169,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
-        Format::Csv => crate::output::write_csv(&mut out, &analysis)?,
+        Format::Csv => crate::output::write_csv(out, analysis)?,
     }
     out.flush()?;
-    if analysis.layers.is_empty() {
-        eprintln!(
-            "htsr-watch analyze: {}: no tensors to analyze",
-            args.path.display()
-        );
-        return Ok(ExitCode::from(1));
-    }
-    Ok(if analysis.any_failed() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }

@@ -160,7 +160,10 @@ pub fn drive_progress_bar(
     std::thread::spawn(move || {
         for event in events {
             match event {
-                LiveEvent::Analyzing { run, step, .. } => bar.set_message(format!("{run}@{step}")),
+                LiveEvent::Analyzing { run, step, .. } => bar.set_message(format!(
+                    "{}@{step}",
+                    htsr_contracts::text::terminal_safe(&run)
+                )),
                 LiveEvent::Status(s) => {
                     let done = s.done + s.failed;
                     let pending = (s.queued + s.in_flight + s.waiting) as u64;

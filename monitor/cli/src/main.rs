@@ -58,7 +58,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("htsr-watch: {e:#}");
+            // Errors can quote names and metadata from checkpoints: never raw to the terminal.
+            eprintln!(
+                "htsr-watch: {}",
+                htsr_contracts::text::terminal_safe(&format!("{e:#}"))
+            );
             ExitCode::from(2)
         }
     }

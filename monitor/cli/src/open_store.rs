@@ -69,7 +69,10 @@ pub fn open_history(
                 ),
                 _ => e.message.clone(),
             };
-            eprintln!("htsr-watch {command}: {what}");
+            eprintln!(
+                "htsr-watch {command}: {}",
+                htsr_contracts::text::terminal_safe(&what)
+            );
             Err(ExitCode::from(EXIT_USAGE))
         }
     }

@@ -150,7 +150,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
                     _ => (format!("{}.svg", f.name), f.svg.clone().into_bytes()),
                 };
                 write_atomic(&args.output.join(&file), &bytes)?;
-                println!("{}", args.output.join(&file).display());
+                println!(
+                    "{}",
+                    htsr_contracts::text::terminal_safe(
+                        &args.output.join(&file).display().to_string()
+                    )
+                );
             }
             eprintln!(
                 "htsr-watch report: {} charts written to {}",

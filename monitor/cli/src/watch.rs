@@ -171,7 +171,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     };
     let recovered = matches!(outcome, OpenOutcome::Recovered { .. }).then(|| outcome.to_string());
     if let Some(msg) = &recovered {
-        eprintln!("htsr-watch: {msg}");
+        eprintln!("htsr-watch: {}", htsr_contracts::text::terminal_safe(msg));
         tracing::warn!("{msg}");
     }
 

@@ -6,6 +6,7 @@
 //! - [`live`]: the events the daemon emits while it works and the dashboard and exporters consume.
 //! - [`naming`]: what a checkpoint file is called, which names are never read, and the `htsr.*` metadata keys the
 //!   hook writes and the daemon reads.
+//! - [`palette`]: how each phase looks in every view (terminal colour, sRGB, glyph, short name).
 //! - [`row`]: the flat per-layer row with WeightWatcher's column names (CSV, JSON lines, pandas).
 //! - [`spectra`]: spectra files, the eigenvalues a training process computed on its own device, per rank.
 //! - [`text`]: names from checkpoints (which anyone may have written) made safe for a terminal, measured and
@@ -18,6 +19,7 @@ mod floats;
 pub mod live;
 pub mod model;
 pub mod naming;
+pub mod palette;
 pub mod row;
 pub mod spectra;
 pub mod text;

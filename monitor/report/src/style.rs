@@ -18,22 +18,18 @@ impl Rgb {
     }
 }
 
-/// The colour of a phase, in the dashboard's hue order: random (blue) and bleeding out (cyan), learning (green),
-/// decay (yellow), heavy tails (red), collapse (magenta), nothing to say (grey).
+/// The colour of a phase: htsr-contracts' palette, which the dashboard and the command line use too.
 pub fn phase_colour(phase: Phase) -> Rgb {
-    match phase {
-        Phase::RandomLike => Rgb(0x1f, 0x77, 0xb4),
-        Phase::BleedingOut => Rgb(0x17, 0xbe, 0xcf),
-        Phase::BulkPlusSpikes => Rgb(0x2c, 0xa0, 0x2c),
-        Phase::BulkDecay => Rgb(0xe0, 0xb4, 0x00),
-        Phase::HeavyTailed => Rgb(0xd6, 0x27, 0x28),
-        Phase::RankCollapse => Rgb(0xc5, 0x1b, 0x8a),
-        Phase::Insufficient => Rgb(0x99, 0x99, 0x99),
-    }
+    let (r, g, b) = phase.style().rgb;
+    Rgb(r, g, b)
 }
 
 /// Cells whose layer has no phase at that checkpoint (skipped, failed, or absent from the checkpoint).
-pub const NO_PHASE: Rgb = Rgb(0xee, 0xee, 0xee);
+pub const NO_PHASE: Rgb = Rgb(
+    htsr_contracts::palette::NO_PHASE_RGB.0,
+    htsr_contracts::palette::NO_PHASE_RGB.1,
+    htsr_contracts::palette::NO_PHASE_RGB.2,
+);
 
 /// Series colours, in order (Okabe-Ito's colour-blind-safe set without its yellow, which vanishes on white,
 /// then four more that stay apart from it).
@@ -67,6 +63,6 @@ mod tests {
         seen.sort_by_key(|c| (c.0, c.1, c.2));
         seen.dedup();
         assert_eq!(seen.len(), n);
-        assert_eq!(phase_colour(Phase::HeavyTailed).hex(), "#d62728");
+        assert_eq!(phase_colour(Phase::HeavyTailed).hex(), "#2ca02c");
     }
 }

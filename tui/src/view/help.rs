@@ -40,12 +40,17 @@ pub fn draw(frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
+    // The phases' glyphs and names, from the palette every view shares, on two lines.
+    let phases: Vec<String> = htsr_contracts::Phase::ALL
+        .iter()
+        .map(|p| format!("{} {}", p.style().glyph, p.as_str()))
+        .collect();
     lines.push(Line::styled(
-        "phases: · random_like ░ bleeding_out ▒ bulk_plus_spikes ▓ bulk_decay",
+        format!("phases: {}", phases[..4].join(" ")),
         dim(),
     ));
     lines.push(Line::styled(
-        "        █ heavy_tailed × rank_collapse ? insufficient",
+        format!("        {}", phases[4..].join(" ")),
         dim(),
     ));
     frame.render_widget(Clear, rect);

@@ -1,46 +1,37 @@
 //! Colours and glyphs of the phases, one place for every view. Each phase has a glyph as well as a colour, so
 //! the map reads without colour (colour-blind users, monochrome terminals, snapshot tests).
 
+use htsr_contracts::palette::{TermColour, ALPHA_NOTE};
 use htsr_contracts::Phase;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
+/// The terminal colour of a phase: htsr-contracts' palette, which every view shares.
 pub fn phase_color(p: Phase) -> Color {
-    match p {
-        Phase::RandomLike => Color::Gray,
-        Phase::BleedingOut => Color::Blue,
-        Phase::BulkPlusSpikes => Color::Cyan,
-        Phase::BulkDecay => Color::Yellow,
-        Phase::HeavyTailed => Color::Green,
-        Phase::RankCollapse => Color::Red,
-        Phase::Insufficient => Color::Magenta,
+    term_color(p.style().term)
+}
+
+/// The ratatui colour of one of the palette's terminal colours.
+pub fn term_color(c: TermColour) -> Color {
+    match c {
+        TermColour::Red => Color::Red,
+        TermColour::Green => Color::Green,
+        TermColour::Yellow => Color::Yellow,
+        TermColour::Blue => Color::Blue,
+        TermColour::Magenta => Color::Magenta,
+        TermColour::Cyan => Color::Cyan,
+        TermColour::Gray => Color::Gray,
     }
 }
 
 /// Denser glyphs for phases further along the way from random to heavy-tailed.
 pub fn phase_glyph(p: Phase) -> &'static str {
-    match p {
-        Phase::RandomLike => "·",
-        Phase::BleedingOut => "░",
-        Phase::BulkPlusSpikes => "▒",
-        Phase::BulkDecay => "▓",
-        Phase::HeavyTailed => "█",
-        Phase::RankCollapse => "×",
-        Phase::Insufficient => "?",
-    }
+    p.style().glyph
 }
 
 /// Names that fit a narrow column.
 pub fn phase_short(p: Phase) -> &'static str {
-    match p {
-        Phase::RandomLike => "random",
-        Phase::BleedingOut => "bleeding",
-        Phase::BulkPlusSpikes => "spikes",
-        Phase::BulkDecay => "decay",
-        Phase::HeavyTailed => "heavy",
-        Phase::RankCollapse => "collapse",
-        Phase::Insufficient => "insuff",
-    }
+    p.style().short
 }
 
 pub fn phase_style(p: Phase) -> Style {
@@ -60,7 +51,7 @@ pub fn legend(width: u16) -> Line<'static> {
         spans.push(Span::raw("  "));
     }
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    let note = "  alpha < 2 over-trained, > 6 under-trained";
+    let note = format!("  {ALPHA_NOTE}");
     if used + note.chars().count() <= width as usize {
         spans.push(Span::styled(note, dim()));
     }
@@ -94,29 +85,15 @@ pub fn alpha_style(alpha: f64) -> Style {
     }
 }
 
-/// Text cut to `width` characters with an ellipsis at the front, since layer names differ at their ends.
+/// Text cut to `width` columns with an ellipsis at the front, since layer names differ at their ends (htsr-contracts'
+/// one clipping rule, by display width).
 pub fn clip_front(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        return s.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let tail: String = s.chars().skip(n - (width - 1)).collect();
-    format!("…{tail}")
+    htsr_contracts::text::clip_front(s, width).into_owned()
 }
 
-/// Text cut to `width` characters with an ellipsis at the end.
+/// Text cut to `width` columns with an ellipsis at the end.
 pub fn clip(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let head: String = s.chars().take(width - 1).collect();
-    format!("{head}…")
+    htsr_contracts::text::clip_end(s, width).into_owned()
 }
 
 /// A number in at most about 6 characters.

@@ -1,21 +1,10 @@
 use std::io::{self, Write};
 
-use htsr_contracts::{LayerReport, LayerStatus, Phase};
+use htsr_contracts::palette::RESET;
+use htsr_contracts::text::{clip_front, pad_end, terminal_safe, width};
+use htsr_contracts::{LayerReport, LayerStatus};
 
 use htsr_engine::CheckpointAnalysis;
-
-/// ANSI colour of a phase, from random (blue) through learning (green) to heavy tails (red) and collapse (magenta).
-pub fn phase_colour(phase: Phase) -> &'static str {
-    match phase {
-        Phase::RandomLike => "\x1b[34m",
-        Phase::BleedingOut => "\x1b[36m",
-        Phase::BulkPlusSpikes => "\x1b[32m",
-        Phase::BulkDecay => "\x1b[33m",
-        Phase::HeavyTailed => "\x1b[31m",
-        Phase::RankCollapse => "\x1b[35m",
-        Phase::Insufficient => "\x1b[90m",
-    }
-}
 
 fn fmt_num(v: Option<f64>, digits: usize) -> String {
     match v {
@@ -32,26 +21,46 @@ fn phase_label(r: &LayerReport) -> String {
     }
 }
 
-/// Writes the human table: one row per tensor, skipped and failed ones with their reason.
+/// The widest layer-name column; longer names are clipped at the front (layer names differ at their ends).
+const MAX_NAME_COLUMNS: usize = 48;
+
+/// Writes the human table: one row per tensor, skipped and failed ones with their reason. Names and reasons come
+/// from the file, which anyone may have written: they are shown terminal-safe (control characters escaped) and
+/// measured in display columns, so wide characters keep the columns aligned.
 pub fn write_table(
     out: &mut dyn Write,
     analysis: &CheckpointAnalysis,
     colour: bool,
 ) -> io::Result<()> {
-    let name_width = analysis
+    let names: Vec<String> = analysis
         .layers
         .iter()
-        .map(|l| l.report.name.len())
+        .map(|l| terminal_safe(&l.report.name).into_owned())
+        .collect();
+    let name_width = names
+        .iter()
+        .map(|n| width(n))
         .max()
         .unwrap_or(5)
-        .clamp(5, 48);
-    writeln!(out, "{}", analysis.path.display())?;
+        .clamp(5, MAX_NAME_COLUMNS);
     writeln!(
         out,
-        "{:<name_width$}  {:<16} {:>7} {:>6} {:>5} {:>6} {:>7}  {:<22} note",
-        "layer", "shape", "alpha", "D", "tail", "spikes", "softrk", "phase"
+        "{}",
+        terminal_safe(&analysis.path.display().to_string())
     )?;
-    for layer in &analysis.layers {
+    writeln!(
+        out,
+        "{}  {:<16} {:>7} {:>6} {:>5} {:>6} {:>7}  {:<22} note",
+        pad_end("layer", name_width),
+        "shape",
+        "alpha",
+        "D",
+        "tail",
+        "spikes",
+        "softrk",
+        "phase"
+    )?;
+    for (layer, name) in analysis.layers.iter().zip(&names) {
         let r = &layer.report;
         let shape = r
             .shape
@@ -59,25 +68,23 @@ pub fn write_table(
             .map(|d| d.to_string())
             .collect::<Vec<_>>()
             .join("x");
-        let mut name = r.name.clone();
-        if name.len() > name_width {
-            name = format!("…{}", &name[name.len() - (name_width - 1)..]);
-        }
+        let name = pad_end(&clip_front(name, name_width), name_width);
         let pl = r.power_law.as_ref();
+        let reason = terminal_safe(r.reason.as_deref().unwrap_or(""));
         let note = match r.status {
             LayerStatus::Success => r.warning.as_str().to_string(),
-            LayerStatus::Failed => format!("FAILED: {}", r.reason.as_deref().unwrap_or("")),
-            LayerStatus::Skipped => format!("skipped: {}", r.reason.as_deref().unwrap_or("")),
-            LayerStatus::Missing => format!("MISSING: {}", r.reason.as_deref().unwrap_or("")),
+            LayerStatus::Failed => format!("FAILED: {reason}"),
+            LayerStatus::Skipped => format!("skipped: {reason}"),
+            LayerStatus::Missing => format!("MISSING: {reason}"),
         };
         let label = phase_label(r);
         let phase = match (colour, r.phase()) {
-            (true, Some(p)) => format!("{}{label:<22}\x1b[0m", phase_colour(p)),
+            (true, Some(p)) => format!("{}{label:<22}{RESET}", p.style().term.sgr()),
             _ => format!("{label:<22}"),
         };
         writeln!(
             out,
-            "{name:<name_width$}  {shape:<16} {:>7} {:>6} {:>5} {:>6} {:>7}  {phase} {note}",
+            "{name}  {shape:<16} {:>7} {:>6} {:>5} {:>6} {:>7}  {phase} {note}",
             fmt_num(pl.map(|p| p.alpha), 3),
             fmt_num(pl.map(|p| p.d), 3),
             pl.map_or("-".to_string(), |p| p.num_pl_spikes.to_string()),

@@ -25,7 +25,7 @@ pub fn socket_path(store: &Path) -> PathBuf {
     }
     runtime_dir().join(format!(
         "{:016x}.sock",
-        fnv1a(canonical.as_os_str().as_encoded_bytes())
+        htsr_contracts::naming::stable_hash(canonical.as_os_str().as_encoded_bytes())
     ))
 }
 
@@ -39,14 +39,6 @@ pub fn runtime_dir() -> PathBuf {
 /// The token file of the store at `store`.
 pub fn token_path(store: &Path) -> PathBuf {
     store.join(TOKEN_FILE)
-}
-
-/// FNV-1a, 64 bits: a hash that every htsr build computes the same way (std's hashers may change between Rust
-/// releases, and the daemon and its clients may be built by different ones).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
@@ -78,10 +70,11 @@ mod tests {
     }
 
     #[test]
-    fn fnv_is_the_published_function() {
-        // Test vectors of FNV-1a 64 (Fowler, Noll, Vo).
-        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
-        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
-        assert_eq!(fnv1a(b"foobar"), 0x85944171f73967e8);
+    fn the_socket_hash_is_fnv_1a() {
+        // Test vectors of FNV-1a 64 (Fowler, Noll, Vo): the daemon and its clients may be built apart.
+        use htsr_contracts::naming::stable_hash;
+        assert_eq!(stable_hash(b""), 0xcbf29ce484222325);
+        assert_eq!(stable_hash(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(stable_hash(b"foobar"), 0x85944171f73967e8);
     }
 }

@@ -4,6 +4,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use file_rotate::compression::Compression;
+use file_rotate::suffix::AppendCount;
+use file_rotate::{ContentLimit, FileRotate};
 use htsr_contracts::LiveEvent;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::fmt::MakeWriter;
@@ -28,10 +31,20 @@ impl Write for Line {
     }
 }
 
+/// A log line as it may reach a terminal: the formatter escapes ESC in the values it quotes but not every other
+/// control character a checkpoint's name may hold; those are escaped here. Line feeds and the formatter's
+/// own colour sequences (ESC) stay.
+fn safe_line(buf: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(buf);
+    htsr_contracts::text::escape_unsafe_except(&text, &['\n', '\x1b'])
+        .into_owned()
+        .into_bytes()
+}
+
 impl Drop for Line {
     fn drop(&mut self) {
         let write = || {
-            let _ = std::io::stderr().lock().write_all(&self.buf);
+            let _ = std::io::stderr().lock().write_all(&safe_line(&self.buf));
         };
         match &self.bar {
             Some(bar) => bar.suspend(write),
@@ -67,79 +80,55 @@ pub fn to_stderr(bar: Option<ProgressBar>) {
         .try_init();
 }
 
-/// The log file is rotated when it reaches this size...
-const LOG_MAX_BYTES: u64 = 10 << 20;
+/// The log file is rotated once it passes this size...
+const LOG_MAX_BYTES: usize = 10 << 20;
 /// ...keeping this many older files (`.1` the newest), so a daemon running for weeks holds at most 40 MB of logs.
 const LOG_KEEP: usize = 3;
 
 /// The log file and its rotated predecessors.
 pub fn log_files(path: &Path) -> Vec<PathBuf> {
     std::iter::once(path.to_path_buf())
-        .chain((1..=LOG_KEEP).map(|i| rotated(path, i)))
+        .chain((1..=LOG_KEEP).map(|i| PathBuf::from(format!("{}.{i}", path.display()))))
         .collect()
 }
 
-fn rotated(path: &Path, i: usize) -> PathBuf {
-    PathBuf::from(format!("{}.{i}", path.display()))
-}
+/// The log file, rotated by size (file-rotate: `log` -> `log.1` -> ... -> `log.KEEP`, then dropped); each line
+/// made terminal-safe, since the file is read with `cat` and `less`.
+struct SafeRotatingFile(FileRotate<AppendCount>);
 
-/// An append-only log file that rotates itself by size: `log` -> `log.1` -> ... -> `log.KEEP` (dropped).
-struct RotatingFile {
-    path: PathBuf,
-    file: std::fs::File,
-    len: u64,
-}
-
-impl RotatingFile {
-    fn open(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        let len = file.metadata()?.len();
-        Ok(RotatingFile {
-            path: path.to_path_buf(),
-            file,
-            len,
-        })
-    }
-
-    fn rotate(&mut self) -> std::io::Result<()> {
-        for i in (1..LOG_KEEP).rev() {
-            let from = rotated(&self.path, i);
-            if from.exists() {
-                std::fs::rename(&from, rotated(&self.path, i + 1))?;
-            }
-        }
-        std::fs::rename(&self.path, rotated(&self.path, 1))?;
-        *self = RotatingFile::open(&self.path)?;
-        Ok(())
-    }
-}
-
-impl Write for RotatingFile {
+impl Write for SafeRotatingFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.len > 0 && self.len + buf.len() as u64 > LOG_MAX_BYTES {
-            // A failed rotation keeps appending: losing the size bound beats losing the log line.
-            let _ = self.rotate();
-        }
-        let n = self.file.write(buf)?;
-        self.len += n as u64;
-        Ok(n)
+        self.0.write_all(&safe_line(buf))?;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        self.0.flush()
     }
+}
+
+fn rotating_file(path: &Path, max_bytes: usize) -> SafeRotatingFile {
+    SafeRotatingFile(FileRotate::new(
+        path,
+        AppendCount::new(LOG_KEEP),
+        // A line is never cut: rotation happens after the write that passes the size.
+        ContentLimit::BytesSurpassed(max_bytes),
+        Compression::None,
+        None,
+    ))
 }
 
 /// Logs to a size-bounded, rotating file, for when the dashboard owns the terminal.
 pub fn to_file(path: &Path) -> std::io::Result<()> {
-    let file = RotatingFile::open(path)?;
+    // Opened (and created) here, so that a directory that cannot hold it is an error at start-up.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_target(false)
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(std::sync::Mutex::new(rotating_file(path, LOG_MAX_BYTES)))
         .try_init();
     Ok(())
 }
@@ -181,4 +170,44 @@ pub fn drive_progress_bar(
         }
         bar.finish_and_clear();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_rotates_by_size_keeps_three_files_and_escapes_what_a_name_smuggles_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".htsr.log");
+        let mut log = rotating_file(&path, 100);
+        for i in 0..20 {
+            log.write_all(format!("line {i:02} run=evil\x07\u{202e}name\n").as_bytes())
+                .unwrap();
+        }
+        log.flush().unwrap();
+        let files = log_files(&path);
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(
+                text.len() <= 100 + 40,
+                "{}: {} bytes",
+                f.display(),
+                text.len()
+            );
+            assert!(
+                text.contains("\\x07") && text.contains("\\u{202e}"),
+                "{text:?}"
+            );
+            assert!(!text.contains('\x07') && !text.contains('\u{202e}'));
+        }
+        // The newest lines are in the log, the ones before in .1, .2, .3; older ones were dropped.
+        assert!(std::fs::read_to_string(&files[0])
+            .unwrap()
+            .contains("line 19"));
+        assert!(!files
+            .iter()
+            .any(|f| std::fs::read_to_string(f).unwrap().contains("line 00 ")));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1 + LOG_KEEP);
+    }
 }

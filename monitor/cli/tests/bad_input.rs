@@ -315,3 +315,64 @@ fn layer_filter_and_csv_output() {
     assert_eq!(rows.len(), 1);
     assert!(rows[0].contains("enc.fc"));
 }
+
+#[test]
+fn a_name_json_cannot_hold_as_text_is_refused_and_the_error_is_safe_to_print() {
+    // A lone UTF-16 surrogate escaped in the header (JSON can spell it, UTF-8 text cannot hold it), beside an escape
+    // sequence: the file is refused with an error naming it, and nothing raw reaches the terminal.
+    let tmp = dir();
+    let path = tmp.path().join("surrogate.safetensors");
+    let header =
+        br#"{"\ud800evil\u001b[2J.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&[0u8; 16]);
+    std::fs::write(&path, bytes).unwrap();
+    let err = file_error(&path);
+    assert!(
+        !err.chars()
+            .any(|c| htsr_contracts::text::is_unsafe(c) && c != '\n'),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn long_and_wide_names_keep_the_table_whole_and_aligned() {
+    // Once a panic ("start byte index 14 is not a char boundary"): a long name of multi-byte characters clipped by
+    // bytes; and wide characters misaligned the columns.
+    let tmp = dir();
+    let path = tmp.path().join("names.safetensors");
+    let names = [
+        "couche_é_ü_日本語のとても長い名前のレイヤー_これは本当に長い.weight",
+        "fc.weight",
+        "emoji🚀🚀.weight",
+    ];
+    let tensors: Vec<T> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| T(n, Dtype::F32, vec![64, 32], good_matrix(i as u32 + 1)))
+        .collect();
+    write(&path, &tensors, None);
+    let out = analyze(&path, &["--color", "never"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every data row has its shape column ("64x32") at the same display column as the header's "shape".
+    let column_of =
+        |line: &str, word: &str| htsr_contracts::text::width(&line[..line.find(word).unwrap()]);
+    let header = table.lines().nth(1).unwrap();
+    let at = column_of(header, "shape");
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("64x32")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for row in rows {
+        assert_eq!(column_of(row, "64x32"), at, "misaligned:\n{table}");
+    }
+    assert!(
+        table.contains("…"),
+        "the long name is clipped, at the front:\n{table}"
+    );
+}

@@ -97,6 +97,14 @@ pub fn check_run_name(run: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// FNV-1a, 64 bits, of `bytes`: a hash every htsr build computes the same way (std's hashers may change between
+/// Rust releases), for names derived from other names (a run's TensorBoard folder, a long store path's socket).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Zero-padding of the step in file names: nine digits sort correctly up to a billion steps.
 const STEP_DIGITS: usize = 9;
 

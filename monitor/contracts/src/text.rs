@@ -41,6 +41,13 @@ fn escape_into(out: &mut String, c: char) {
     }
 }
 
+/// `s` with every unsafe character escaped except those in `keep`: for text that mixes untrusted strings with
+/// control characters the tool wrote itself (a log line's own colour sequences, whose formatter escaped the
+/// escape characters of the names it quotes, keeps ESC).
+pub fn escape_unsafe_except<'a>(s: &'a str, keep: &[char]) -> Cow<'a, str> {
+    escaped(s, |c| keep.contains(&c))
+}
+
 fn escaped(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     if !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
         return Cow::Borrowed(s);

@@ -166,26 +166,39 @@ pub fn legend_markdown() -> String {
 
 /// The folder name (one path component) of htsr run `run` under LOGDIR.
 ///
-/// A run name that is a safe folder name is kept as it is. Otherwise (a `/`, a `\`, a control character, empty,
-/// `.` or `..`) those characters become `_` and a hash of the real name is appended, so that two runs never
-/// share a folder: `exp/1` becomes `exp_1-<16 hex digits>`.
+/// A run name that is a safe folder name is kept as it is. Otherwise (a `/`, a `\`, a control character or
+/// bidirectional override, empty, `.`, `..`, or longer than a file name may be) those characters become `_`, the
+/// name is cut to fit, and a hash of the real name is appended, so that two runs never share a folder: `exp/1`
+/// becomes `exp_1-<16 hex digits>`.
 pub fn run_folder_name(run: &str) -> String {
-    let safe = |c: char| !(c == '/' || c == '\\' || c.is_control());
-    if !run.is_empty() && run != "." && run != ".." && run.chars().all(safe) {
+    let safe = |c: char| !(c == '/' || c == '\\' || htsr_contracts::text::is_unsafe(c));
+    if !run.is_empty()
+        && run != "."
+        && run != ".."
+        && run.len() <= MAX_FOLDER_BYTES
+        && run.chars().all(safe)
+    {
         return run.to_string();
     }
-    let cleaned: String = run.chars().map(|c| if safe(c) { c } else { '_' }).collect();
+    let mut cleaned = String::new();
+    for c in run.chars().map(|c| if safe(c) { c } else { '_' }) {
+        if cleaned.len() + c.len_utf8() > MAX_FOLDER_BYTES - 17 {
+            break;
+        }
+        cleaned.push(c);
+    }
     let cleaned = cleaned.trim_matches('.');
-    // FNV-1a: stable across Rust versions and platforms (std's hashers are not), so folders stay put.
-    let hash = run.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    // Stable across Rust versions and platforms (std's hashers are not), so folders stay put.
+    let hash = htsr_contracts::naming::stable_hash(run.as_bytes());
     if cleaned.is_empty() {
         format!("run-{hash:016x}")
     } else {
         format!("{cleaned}-{hash:016x}")
     }
 }
+
+/// The longest run folder name: file systems allow 255 bytes per name; a margin for the suffixes others add.
+const MAX_FOLDER_BYTES: usize = 200;
 
 /// Why an export failed. Every variant names the path it concerns.
 #[derive(Debug, thiserror::Error)]

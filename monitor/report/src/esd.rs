@@ -572,8 +572,10 @@ pub(crate) fn draw_header<'a>(
     Ok(body)
 }
 
-/// `text` shortened with a leading ellipsis to fit `width` pixels: the end of a layer name says the most.
+/// `text` shortened with a leading ellipsis to fit `width` pixels: the end of a layer name says the most. Control
+/// characters and bidirectional overrides (names come from checkpoints) are drawn as visible escapes.
 pub(crate) fn fit_text(text: &str, px: f64, width: f64) -> String {
+    let text = &*htsr_contracts::text::terminal_safe(text);
     if crate::font::text_width(text, px) <= width {
         return text.to_string();
     }
@@ -591,6 +593,7 @@ pub(crate) fn fit_text(text: &str, px: f64, width: f64) -> String {
 
 /// `text` shortened with a trailing ellipsis to fit `width` pixels: a subtitle's first words say the most.
 pub(crate) fn fit_end(text: &str, px: f64, width: f64) -> String {
+    let text = &*htsr_contracts::text::terminal_safe(text);
     if crate::font::text_width(text, px) <= width {
         return text.to_string();
     }

@@ -97,7 +97,7 @@ pub(crate) fn draw(area: &Area<'_>, entries: &[Entry]) -> Result<(), Error> {
                     .or_draw()?,
             }
             area.draw_text(
-                &e.label,
+                &htsr_contracts::text::terminal_safe(&e.label),
                 &style.pos(plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Left,
                     plotters::style::text_anchor::VPos::Center,

@@ -83,8 +83,11 @@ pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, Error> {
     pixmap.encode_png().map_err(|e| Error::Svg(e.to_string()))
 }
 
-/// Escapes text for XML/HTML content and attribute values.
+/// Escapes text for XML/HTML content and attribute values. Names come from checkpoints, which anyone may have
+/// written: control characters (which XML cannot carry at all) and bidirectional overrides are shown as visible
+/// escapes first, as on a terminal (htsr-contracts' `terminal_safe`).
 pub fn escape(text: &str) -> String {
+    let text = htsr_contracts::text::terminal_safe(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -155,6 +158,7 @@ mod tests {
         assert_eq!(step_label(1_500_000.0), "1.5M");
         assert_eq!(step_label(900.0), "900");
         assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(escape("x\x1b[2J\u{202e}<"), "x\\x1b[2J\\u{202e}&lt;");
     }
 
     #[test]

@@ -522,19 +522,23 @@ pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
-/// `name` as a file stem: characters other than letters, digits, `.`, `_` and `-` become `_`, and a name that
-/// would be hidden or empty gets a prefix.
+/// A file name stem (and HTML anchor) for run `name`: the name itself when it is made of letters, digits, `.`, `_`
+/// and `-` and is not too long; otherwise its other characters become `_`, it is cut to fit a file name, and a hash
+/// of the real name keeps two runs apart (`exp/1` and `exp_1` never share a chart file).
 pub(crate) fn file_stem(name: &str) -> String {
-    let s: String = name
+    const MAX: usize = 100;
+    let keep = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let mut s: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if keep(c) { c } else { '_' })
+        .take(MAX)
         .collect();
+    if s != name {
+        s = format!(
+            "{s}-{:08x}",
+            htsr_contracts::naming::stable_hash(name.as_bytes()) as u32
+        );
+    }
     if s.is_empty() || s.starts_with('.') {
         format!("run{s}")
     } else {
@@ -574,8 +578,12 @@ mod tests {
 
     #[test]
     fn file_stems_are_safe() {
-        assert_eq!(file_stem("bs-16 seed/1"), "bs-16_seed_1");
+        assert_eq!(file_stem("bs-16"), "bs-16");
+        assert!(file_stem("bs-16 seed/1").starts_with("bs-16_seed_1-"));
+        assert_ne!(file_stem("exp/1"), file_stem("exp_1"));
         assert_eq!(file_stem("..x"), "run..x");
         assert_eq!(file_stem(""), "run");
+        let long = file_stem(&"長".repeat(300));
+        assert!(long.len() < 120 && !long.contains('長'), "{long}");
     }
 }

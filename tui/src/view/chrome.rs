@@ -38,7 +38,7 @@ fn run_line(app: &App) -> Line<'static> {
     match &app.model {
         Some(m) => {
             s.push(Span::raw("run "));
-            s.push(Span::styled(m.run.clone(), bold()));
+            s.push(Span::styled(super::style::safe(&m.run), bold()));
             s.push(Span::raw(format!(
                 " · step {} · {} checkpoints · {} layers",
                 m.latest_step,

@@ -73,7 +73,7 @@ fn info_lines(
     idx: Option<usize>,
     n: usize,
 ) -> Vec<Line<'static>> {
-    let mut first = vec![Span::styled(layer.to_string(), bold())];
+    let mut first = vec![Span::styled(super::style::safe(layer), bold())];
     if let Some(r) = report {
         let shape = r
             .shape

@@ -5,14 +5,17 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::style::{bold, dim};
+use super::style::{bold, dim, safe};
 use crate::options::Mode;
 use crate::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let lines = match app.mode {
         Mode::Live | Mode::Attached => vec![
-            Line::styled(format!("Waiting for checkpoints in {}", app.title), bold()),
+            Line::styled(
+                format!("Waiting for checkpoints in {}", safe(&app.title)),
+                bold(),
+            ),
             Line::raw(""),
             Line::raw("Each *.safetensors file written there (or in a run"),
             Line::raw("subdirectory) is analyzed as it appears; its layers"),
@@ -27,7 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             ),
         ],
         Mode::Browse => vec![
-            Line::styled(format!("No runs stored in {}", app.title), bold()),
+            Line::styled(format!("No runs stored in {}", safe(&app.title)), bold()),
             Line::raw(""),
             Line::raw("Run `htsr-watch DIR` on a checkpoint directory to fill this store."),
         ],

@@ -177,7 +177,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     if app.filtered.is_empty() {
         frame.render_widget(
-            Paragraph::new(format!("no layer matches '{}'", app.filter)).style(dim()),
+            Paragraph::new(format!("no layer matches '{}'", style::safe(&app.filter))).style(dim()),
             table_area,
         );
         return;

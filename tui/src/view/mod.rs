@@ -33,4 +33,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if app.help {
         help::draw(frame, frame.area());
     }
+    no_control_characters(frame.buffer_mut());
+}
+
+/// The views draw names through [`style::clip`] and [`style::safe`], which show control characters and
+/// bidirectional overrides as visible escapes. This last pass guarantees it for whatever else a checkpoint's text
+/// reaches: no cell leaves with a character that could steer the terminal (the dashboard itself draws none).
+fn no_control_characters(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(htsr_contracts::text::is_unsafe) {
+            cell.set_symbol("\u{fffd}");
+        }
+    }
 }

@@ -45,7 +45,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 "  "
             };
             let mut cells = vec![
-                Cell::from(format!("{mark}{}", r.run)),
+                Cell::from(format!("{mark}{}", super::style::safe(&r.run))),
                 Cell::from(Line::from(r.last_step.to_string()).right_aligned()),
                 Cell::from(Line::from(r.checkpoints.to_string()).right_aligned()),
                 Cell::from(Line::from(r.layers.to_string()).right_aligned()),
@@ -107,7 +107,7 @@ fn draw_overlay(frame: &mut Frame, area: Rect, app: &App) {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
     if !x0.is_finite() {
-        let msg = format!("no run has alpha for {}", o.layer);
+        let msg = format!("no run has alpha for {}", super::style::safe(&o.layer));
         frame.render_widget(Paragraph::new(msg).style(dim()), area);
         return;
     }
@@ -134,7 +134,7 @@ fn draw_overlay(frame: &mut Frame, area: Rect, app: &App) {
         .map(|v| Line::from(format!("{v:>5.2}")))
         .collect();
     let title = Line::from(vec![Span::styled(
-        format!(" alpha of {} across runs ", o.layer),
+        format!(" alpha of {} across runs ", super::style::safe(&o.layer)),
         bold(),
     )]);
     let chart = Chart::new(sets)

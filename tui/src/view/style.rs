@@ -85,15 +85,21 @@ pub fn alpha_style(alpha: f64) -> Style {
     }
 }
 
-/// Text cut to `width` columns with an ellipsis at the front, since layer names differ at their ends (htsr-contracts'
-/// one clipping rule, by display width).
-pub fn clip_front(s: &str, width: usize) -> String {
-    htsr_contracts::text::clip_front(s, width).into_owned()
+/// Text from checkpoints (names, metadata) as it may be drawn: control characters and bidirectional overrides
+/// shown as visible escapes (htsr-contracts' `terminal_safe`).
+pub fn safe(s: &str) -> String {
+    htsr_contracts::text::terminal_safe(s).into_owned()
 }
 
-/// Text cut to `width` columns with an ellipsis at the end.
+/// Text made [`safe`] and cut to `width` columns with an ellipsis at the front, since layer names differ at their
+/// ends (htsr-contracts' one clipping rule, by display width).
+pub fn clip_front(s: &str, width: usize) -> String {
+    htsr_contracts::text::clip_front(&htsr_contracts::text::terminal_safe(s), width).into_owned()
+}
+
+/// Text made [`safe`] and cut to `width` columns with an ellipsis at the end.
 pub fn clip(s: &str, width: usize) -> String {
-    htsr_contracts::text::clip_end(s, width).into_owned()
+    htsr_contracts::text::clip_end(&htsr_contracts::text::terminal_safe(s), width).into_owned()
 }
 
 /// A number in at most about 6 characters.

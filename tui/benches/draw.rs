@@ -76,6 +76,9 @@ fn app() -> App {
         layer: name.clone(),
         points,
         report: Some((CHECKPOINTS * 10, Some(report))),
+        losses: (0..CHECKPOINTS)
+            .map(|k| ((k * 10) as f64, 2.0 / (1.0 + k as f64)))
+            .collect(),
     });
     let runs: Vec<String> = (0..4).map(|i| format!("bs{}", 32 << i)).collect();
     app.runs = runs

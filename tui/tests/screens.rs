@@ -217,3 +217,24 @@ fn tiny_terminals_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn layer_detail_draws_the_training_loss_beside_alpha() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(&dir);
+    for k in 0..10u64 {
+        let layers = common::cnn_layers(k, 0.0);
+        let mut record = htsr_storage::fixtures::checkpoint_record("bs32", (k + 1) * 100, &layers);
+        record
+            .metadata
+            .insert("htsr.loss".into(), format!("{}", 2.0 / (k + 1) as f64));
+        store.write_checkpoint(&record, &layers, &[]).unwrap();
+    }
+    let mut app = App::new(opts(Mode::Live));
+    render_app(&mut app, &store, 100, 30);
+    key(&mut app, KeyCode::Enter);
+    let screen = render_app(&mut app, &store, 100, 30);
+    // The loss's own range is in its legend entry: from the last checkpoint's 0.2 to the first's 2.0.
+    assert!(screen.contains("loss 0.200..2.000"), "{screen}");
+    assert_eq!(app.detail.as_ref().unwrap().losses.len(), 10);
+}

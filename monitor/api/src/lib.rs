@@ -29,6 +29,7 @@ pub use cut::Cut;
 pub use error::{Error, ErrorKind, Result};
 pub use history::{CsvRecords, History, PinOutcome, RowFormat};
 pub use query::{
-    downsample_indices, human_bytes, PhaseGrid, RunSummary, StoreStats, TrajectoryPoint, TreeStats,
+    downsample_indices, human_bytes, loss_series, rescale, PhaseGrid, RunSummary, StoreStats,
+    TrajectoryPoint, TreeStats,
 };
 pub use wire::{ServerInfo, ViewerEvent, API_VERSION};

@@ -179,6 +179,47 @@ impl std::fmt::Display for StoreStats {
     }
 }
 
+/// A closed range of values, (min, max).
+pub type Range = (f64, f64);
+
+/// The training loss of each of `checkpoints` that has one, as (step, loss): what the alpha charts draw beside
+/// alpha.
+pub fn loss_series(checkpoints: &[htsr_contracts::CheckpointRecord]) -> Vec<(f64, f64)> {
+    checkpoints
+        .iter()
+        .filter_map(|c| Some((c.step as f64, c.training().loss?)))
+        .collect()
+}
+
+/// `points` with their y values mapped linearly onto `[lo, hi]` (a constant series onto the middle), and the
+/// original y range: how a second quantity (the loss) is drawn on a chart whose axis is alpha's, its own range
+/// said in its legend.
+pub fn rescale(points: &[(f64, f64)], lo: f64, hi: f64) -> (Vec<(f64, f64)>, Option<Range>) {
+    let (min, max) = points
+        .iter()
+        .map(|p| p.1)
+        .filter(|y| y.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+            (a.min(y), b.max(y))
+        });
+    if !min.is_finite() {
+        return (Vec::new(), None);
+    }
+    let map = |y: f64| {
+        if max > min {
+            lo + (y - min) / (max - min) * (hi - lo)
+        } else {
+            (lo + hi) / 2.0
+        }
+    };
+    let out = points
+        .iter()
+        .filter(|p| p.1.is_finite())
+        .map(|&(x, y)| (x, map(y)))
+        .collect();
+    (out, Some((min, max)))
+}
+
 /// Evenly spaced indices into `0..n`, at most `max`, always including the last (and the first when max >= 2):
 /// how a phase grid or a long trajectory is thinned to the columns a screen or chart has.
 pub fn downsample_indices(n: usize, max: Option<usize>) -> Vec<usize> {
@@ -201,6 +242,15 @@ pub fn downsample_indices(n: usize, max: Option<usize>) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::downsample_indices;
+
+    #[test]
+    fn a_second_series_is_mapped_onto_the_first_ones_range() {
+        let (pts, range) = super::rescale(&[(1.0, 4.0), (2.0, 2.0), (3.0, f64::NAN)], 10.0, 20.0);
+        assert_eq!(pts, vec![(1.0, 20.0), (2.0, 10.0)]);
+        assert_eq!(range, Some((2.0, 4.0)));
+        assert_eq!(super::rescale(&[(1.0, 3.0)], 0.0, 2.0).0, vec![(1.0, 1.0)]);
+        assert_eq!(super::rescale(&[], 0.0, 1.0), (vec![], None));
+    }
 
     #[test]
     fn downsampling_is_even_and_keeps_the_newest() {

@@ -196,6 +196,27 @@ fn check_against_store(tb: &Value, store: &htsr_storage::Store) -> usize {
                 record.analysis_seconds as f32 as f64
             );
             want_scalars.insert(marker);
+            // The training loop's numbers, where the checkpoint has them.
+            let training = record.training();
+            for (tag, value) in [
+                ("loss", training.loss),
+                ("lr", training.lr),
+                ("batch_size", training.batch_size.map(|b| b as f64)),
+                ("epoch", training.epoch.map(|e| e as f64)),
+            ] {
+                let key = (folder.clone(), format!("htsr/checkpoint/{tag}"), step);
+                match value {
+                    Some(v) => {
+                        let got = &scalars.get(&key).unwrap_or_else(|| panic!("no {key:?}"))[0];
+                        assert_eq!(got["value"].as_f64().unwrap(), v as f32 as f64, "{key:?}");
+                        want_scalars.insert(key);
+                    }
+                    None => assert!(
+                        !scalars.contains_key(&key),
+                        "{key:?} without a value in the store"
+                    ),
+                }
+            }
             for layer in store.layers_at(&run.run, record.step).unwrap() {
                 for (metric, value) in expected_scalars(&layer) {
                     let key = (
@@ -319,6 +340,9 @@ fn an_exported_store_reads_back_in_tensorboard_once_per_point_and_a_second_expor
         let meta = [
             ("htsr.run", "sweep/b".to_string()),
             ("htsr.wall_time", format!("{}.25", 1_700_000_000 + i * 60)),
+            ("htsr.loss", format!("{}", 2.5 / (i + 1) as f64)),
+            ("htsr.lr", "0.01".to_string()),
+            ("htsr.batch_size", "32".to_string()),
         ];
         write_layers(
             &dir.join("b").join(step_name(step)),
@@ -520,12 +544,25 @@ fn an_unwritable_logdir_is_reported_once_and_analysis_goes_on() {
 }
 
 /// `GET path` over loopback with a plain HTTP/1.1 request; returns (status line, headers, body).
+/// What Prometheus sends: OpenMetrics first, the classic text format as a fallback.
+const PROMETHEUS_ACCEPT: &str =
+    "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
 fn http_get(port: u16, method: &str, path: &str) -> (String, String, String) {
+    http_get_accepting(port, method, path, PROMETHEUS_ACCEPT)
+}
+
+fn http_get_accepting(
+    port: u16,
+    method: &str,
+    path: &str,
+    accept: &str,
+) -> (String, String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(HANG)).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -609,6 +646,48 @@ fn metrics_serve_the_stores_latest_values_as_valid_openmetrics_with_any_layer_na
     );
     assert!(http_get(port, "GET", "/nope").0.contains(" 404 "));
     assert!(http_get(port, "POST", "/metrics").0.contains(" 405 "));
+    // A client that asks for the classic text format (curl, prometheus_client's own parser) gets it, with every
+    // counter a counter, not an empty family beside untyped series.
+    let (_, headers, classic) =
+        http_get_accepting(port, "GET", "/metrics", "text/plain;version=0.0.4");
+    assert!(
+        headers.contains("content-type: text/plain; version=0.0.4"),
+        "{headers}"
+    );
+    let parsed = run_python(
+        "parse_metrics.py",
+        &[Path::new("--classic")],
+        Some(classic.as_bytes()),
+    );
+    let counter = |name: &str| {
+        parsed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no family {name} in {parsed}"))
+            .clone()
+    };
+    for (name, want) in [
+        ("htsr_checkpoints_stored", 3.0),
+        ("htsr_checkpoints_failed", 1.0),
+    ] {
+        let family = counter(name);
+        assert_eq!(family["type"], "counter", "{family}");
+        assert_eq!(
+            family["samples"][0]["value"].as_f64(),
+            Some(want),
+            "{family}"
+        );
+    }
+    assert!(
+        !parsed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["type"] == "unknown"),
+        "untyped series in {parsed}"
+    );
     let (status, log_text) = daemon.terminate(HANG);
     assert!(status.success(), "{log_text}");
 

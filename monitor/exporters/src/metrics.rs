@@ -47,8 +47,59 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::warn::WarnOnce;
 
-/// The content type of the page: OpenMetrics 1.0, which Prometheus asks for and parses.
+/// The content type of the page in OpenMetrics 1.0, which Prometheus asks for first.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of the page in Prometheus' classic text format 0.0.4, for every client that does not ask for
+/// OpenMetrics (`curl`, older scrapers, `prometheus_client.parser`).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether an `Accept` header asks for OpenMetrics: it names `application/openmetrics-text` with a non-zero
+/// quality. Anything else (no header, `text/plain`, `*/*`) gets the classic text format.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            media.eq_ignore_ascii_case("application/openmetrics-text") && q > 0.0
+        })
+    })
+}
+
+/// The OpenMetrics page in the classic text format 0.0.4. The two differ, for what htsr serves, only in the
+/// names: a counter family is `name_total` in the classic format (`name` in OpenMetrics), and the classic format
+/// has no `# UNIT` and no `# EOF`. Samples and their escapes are the same.
+pub fn classic_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.strip_suffix(" counter"))
+        {
+            counters.insert(name.to_string());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# TYPE ", "# HELP "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
 
 /// A client that has not sent its request headers after this long is dropped (a stuck client holds nothing).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -439,12 +490,22 @@ impl Page {
             );
             return Ok(r);
         }
+        let openmetrics = wants_openmetrics(
+            req.headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok()),
+        );
         Ok(match self.render() {
             Ok(body) => {
+                let (body, content_type) = if openmetrics {
+                    (body, CONTENT_TYPE)
+                } else {
+                    (classic_text(&body), TEXT_CONTENT_TYPE)
+                };
                 let mut r = Response::new(Full::new(Bytes::from(body)));
                 r.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,
-                    hyper::header::HeaderValue::from_static(CONTENT_TYPE),
+                    hyper::header::HeaderValue::from_static(content_type),
                 );
                 r
             }
@@ -555,6 +616,31 @@ mod tests {
             let e = resolve_addr(bad, false).unwrap_err();
             assert!(e.to_string().contains(bad), "{e}");
         }
+    }
+
+    #[test]
+    fn openmetrics_is_served_to_who_asks_for_it_and_the_classic_format_to_everyone_else() {
+        for accept in [
+            "application/openmetrics-text; version=1.0.0",
+            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+        ] {
+            assert!(wants_openmetrics(Some(accept)), "{accept}");
+        }
+        for accept in [
+            None,
+            Some("text/plain;version=0.0.4"),
+            Some("*/*"),
+            Some("application/openmetrics-text;q=0"),
+        ] {
+            assert!(!wants_openmetrics(accept), "{accept:?}");
+        }
+        let om = "# HELP x_stored Stored.\n# TYPE x_stored counter\nx_stored_total 3\n# HELP x_size Size.\n\
+                  # TYPE x_size gauge\n# UNIT x_size bytes\nx_size 5\n# EOF\n";
+        assert_eq!(
+            classic_text(om),
+            "# HELP x_stored_total Stored.\n# TYPE x_stored_total counter\nx_stored_total 3\n# HELP x_size Size.\n\
+             # TYPE x_size gauge\nx_size 5\n"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! layer the scalars `htsr/<layer>/{alpha, D, num_spikes, mp_softrank, stable_rank, ERG_gap, phase}` and the
 //! histogram `htsr/<layer>/log10_eigenvalues`, one point per checkpoint (step = the checkpoint's step, wall time
 //! = its `htsr.wall_time` metadata, else when it was analyzed); the phase legend as one text summary per run
-//! (`htsr/phase_legend`); and per checkpoint `htsr/checkpoint/analysis_seconds`, written last.
+//! (`htsr/phase_legend`); per checkpoint the training loop's `htsr/checkpoint/{loss, lr, batch_size, epoch}` where
+//! its metadata has them (so alpha can be read against the loss in one place), and
+//! `htsr/checkpoint/analysis_seconds`, written last.
 //!
 //! Exporting is idempotent. What a run folder already holds is read back from its event files (TensorBoard's
 //! own view: records up to the first defect of each file), and only what is missing is written: a checkpoint
@@ -35,6 +37,20 @@ pub const LEGEND_TAG: &str = "htsr/phase_legend";
 
 /// Written last for each checkpoint: its presence marks the checkpoint as complete in a run folder.
 pub const CHECKPOINT_TAG: &str = "htsr/checkpoint/analysis_seconds";
+
+/// The training loop's numbers for a checkpoint, as scalars (tag, value), where its metadata has them.
+fn training_scalars(record: &CheckpointRecord) -> Vec<(&'static str, f64)> {
+    let t = record.training();
+    [
+        ("htsr/checkpoint/loss", t.loss),
+        ("htsr/checkpoint/lr", t.lr),
+        ("htsr/checkpoint/batch_size", t.batch_size.map(|b| b as f64)),
+        ("htsr/checkpoint/epoch", t.epoch.map(|e| e as f64)),
+    ]
+    .into_iter()
+    .filter_map(|(tag, v)| Some((tag, v?)))
+    .collect()
+}
 
 /// The per-layer histogram's name under `htsr/<layer>/`.
 pub const HISTOGRAM: &str = "log10_eigenvalues";
@@ -565,6 +581,12 @@ impl TensorBoardExporter {
                         .add_histogram_proto(&tag, histo, step, wall)?;
                     points += 1;
                 }
+            }
+        }
+        for (tag, value) in training_scalars(record) {
+            if !there.contains(tag) {
+                state.writer()?.add_scalar(tag, value as f32, step, wall)?;
+                points += 1;
             }
         }
         state

@@ -495,7 +495,16 @@ impl EsdPanel {
             .margin_top(4)
             .x_label_area_size(34)
             .y_label_area_size(52)
-            .build_cartesian_2d((g.x.0..g.x.1).log_scale(), (g.y.0..g.y.1).log_scale())
+            .build_cartesian_2d(
+                {
+                    let x = crate::line::log_axis(g.x);
+                    (x.0..x.1).log_scale().base(crate::line::log_base(x))
+                },
+                {
+                    let y = crate::line::log_axis(g.y);
+                    (y.0..y.1).log_scale().base(crate::line::log_base(y))
+                },
+            )
             .or_draw()?;
         configure_mesh(&mut chart, "eigenvalue λ", "density")?;
         let floor = g.y.0;

@@ -43,6 +43,33 @@ pub(crate) fn database() -> Arc<fontdb::Database> {
     .clone()
 }
 
+/// Whether the bundled font has a glyph for `c` (DejaVu Sans covers Latin, Greek, Cyrillic and many symbols, not
+/// CJK or emoji).
+pub(crate) fn covers(c: char) -> bool {
+    use ab_glyph::Font;
+    static FONT: OnceLock<Option<ab_glyph::FontRef<'static>>> = OnceLock::new();
+    FONT.get_or_init(|| ab_glyph::FontRef::try_from_slice(FONT_BYTES).ok())
+        .as_ref()
+        .is_some_and(|f| f.glyph_id(c).0 != 0)
+}
+
+/// `text` with every character the bundled font cannot draw written as its code point (`U+65E5`): a PNG is drawn
+/// with that font alone, and a name in Japanese or with an emoji would otherwise come out as empty boxes.
+pub(crate) fn drawable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(|c| c.is_ascii() || covers(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_ascii() || covers(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("U+{:04X}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Width in pixels of `text` set at `px` pixels (an SVG `font-size`), from the bundled font's advances.
 pub(crate) fn text_width(text: &str, px: f64) -> f64 {
     ensure_registered();
@@ -56,6 +83,15 @@ pub(crate) fn text_width(text: &str, px: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_font_cannot_draw_is_written_as_code_points() {
+        assert!(covers('é') && covers('α') && covers('λ'));
+        assert!(!covers('日') && !covers('🚀'));
+        assert_eq!(drawable("fc1.α"), "fc1.α");
+        assert_eq!(drawable("couche_é_日本"), "couche_é_U+65E5U+672C");
+        assert_eq!(drawable("🚀"), "U+1F680");
+    }
 
     #[test]
     fn the_bundled_font_loads_in_both_text_stacks() {

@@ -2,7 +2,7 @@
 
 use plotters::prelude::*;
 
-use crate::esd::{fit_text, EsdPanel};
+use crate::esd::{fit_end, EsdPanel};
 use crate::font::FAMILY;
 use crate::line::LineChart;
 use crate::render::{self, OrDraw};
@@ -47,8 +47,9 @@ pub fn grid_svg(
     render::svg(width, height, |root| {
         let (top, body) = root.split_vertically(head);
         if let Some(t) = title {
+            // A figure title begins with what it is of (the run): cut at its end when the figure is narrow.
             top.draw_text(
-                &fit_text(t, 15.0, width as f64 - 16.0),
+                &fit_end(t, 15.0, width as f64 - 16.0),
                 &TextStyle::from((FAMILY, 15.0 * 1.24).into_font()).color(&RGBColor(10, 10, 10)),
                 (8, 7),
             )
@@ -105,5 +106,22 @@ mod tests {
         let line = LineChart::new("a line").series(Series::line("s", vec![(0.0, 1.0), (1.0, 2.0)]));
         let mixed = grid_svg(None, &[(&panels[0]).into(), (&line).into()], 4, (200, 160)).unwrap();
         assert_eq!(crate::svg_size(&mixed).unwrap(), (400.0, 160.0));
+    }
+
+    #[test]
+    fn a_narrow_figure_keeps_the_start_of_its_title() {
+        let chart = LineChart::new("layer.0.attention.self.key")
+            .series(Series::line("a", vec![(0.0, 1.0), (1.0, 2.0)]));
+        let svg = grid_svg(
+            Some("bert-base-uncased-finetune: α over steps (points coloured by phase)"),
+            &[Panel::from(&chart)],
+            4,
+            (220, 160),
+        )
+        .unwrap();
+        assert!(
+            svg.contains("bert-base"),
+            "the run's name, the title's start, is drawn"
+        );
     }
 }

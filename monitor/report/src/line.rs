@@ -217,8 +217,18 @@ impl LineChart {
                 Scale::Log => (lo / 2.0, hi * 2.0),
             }
         };
-        let x = span(&mut all.iter().map(|p| p.0), self.x_scale);
-        let y = span(&mut all.iter().map(|p| p.1), self.y_scale);
+        let axis = |r: (f64, f64), scale: Scale| match scale {
+            Scale::Linear => linear_axis(r),
+            Scale::Log => log_axis(r),
+        };
+        let x = axis(
+            span(&mut all.iter().map(|p| p.0), self.x_scale),
+            self.x_scale,
+        );
+        let y = axis(
+            span(&mut all.iter().map(|p| p.1), self.y_scale),
+            self.y_scale,
+        );
         Some((x, y))
     }
 
@@ -346,12 +356,47 @@ const REFERENCE: Rgb = Rgb(0x88, 0x88, 0x88);
 
 /// Ticks of a log axis fall on powers of the base: 10 over two decades or more; over less, powers of 10 would leave
 /// one tick or none, so powers of 2 (which also suit batch sizes).
-fn log_base((lo, hi): (f64, f64)) -> f64 {
+pub(crate) fn log_base((lo, hi): (f64, f64)) -> f64 {
     if hi / lo >= 100.0 {
         10.0
     } else {
         2.0
     }
+}
+
+/// A log axis's range widened, when needed, to the powers of its base around it, so that it carries at least two
+/// tick labels (a range inside one power has one or none).
+pub(crate) fn log_axis((lo, hi): (f64, f64)) -> (f64, f64) {
+    let b = log_base((lo, hi));
+    let (first, last) = ((lo.ln() / b.ln()).ceil(), (hi.ln() / b.ln()).floor());
+    if last - first >= 1.0 {
+        return (lo, hi);
+    }
+    let lo = b.powf((lo.ln() / b.ln()).floor());
+    let hi = b.powf((hi.ln() / b.ln()).ceil()).max(lo * b);
+    (lo, hi)
+}
+
+/// A linear axis's range widened to the nearest round ticks around it (about five over the range), so that the
+/// outermost values of the data have a tick and a grid line beyond them: data in 2.25..3.11 is drawn on 2.2..3.2
+/// with ticks at every 0.2, not on 2.2..3.16 with the 3.0 tick lost.
+pub(crate) fn linear_axis((lo, hi): (f64, f64)) -> (f64, f64) {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return (lo, hi);
+    }
+    let raw = span / 5.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    // A hair of tolerance: 2.2 / 0.2 is 10.999... in floating point, and must stay 11.
+    (
+        (lo / step + 1e-9).floor() * step,
+        (hi / step - 1e-9).ceil() * step,
+    )
 }
 
 #[cfg(test)]
@@ -424,6 +469,42 @@ mod tests {
         assert!(svg.contains(">\n10\n</text>"), "no decade tick");
         // Seven visible points drawn as circles (five + two), and the scatter's key in the legend.
         assert_eq!(svg.matches("<circle").count(), 7 + 1);
+    }
+
+    #[test]
+    fn axes_reach_round_ticks_beyond_the_data_and_log_axes_carry_two_labels() {
+        let (lo, hi) = linear_axis((2.25 - 0.05, 3.11 + 0.05));
+        assert!(
+            (lo - 2.2).abs() < 1e-9 && (hi - 3.2).abs() < 1e-9,
+            "{lo} {hi}"
+        );
+        let svg = LineChart::new("alpha")
+            .series(Series::points("a", vec![(0.0, 2.25), (1.0, 3.11)]))
+            .to_svg(300, 200)
+            .unwrap();
+        // The y axis is labelled below the lowest alpha and above the highest (its grid reaches past 3.0).
+        let labels: Vec<f64> = svg
+            .lines()
+            .filter_map(|l| l.trim().parse::<f64>().ok())
+            .filter(|v| *v >= 2.0)
+            .collect();
+        assert!(
+            labels.iter().any(|&v| v <= 2.25) && labels.iter().any(|&v| v >= 3.0),
+            "{labels:?}"
+        );
+        // A log range inside one power of its base is widened to the powers around it.
+        assert_eq!(log_axis((3.0, 3.5)), (2.0, 4.0));
+        assert_eq!(log_axis((5.0, 6.0)), (4.0, 8.0));
+        assert_eq!(log_axis((1.0, 1000.0)), (1.0, 1000.0));
+        let svg = LineChart::new("b")
+            .log_x()
+            .series(Series::points("a", vec![(3.0, 1.0), (3.5, 2.0)]))
+            .to_svg(300, 200)
+            .unwrap();
+        assert!(
+            svg.contains(">\n2\n</text>") && svg.contains(">\n4\n</text>"),
+            "two log ticks"
+        );
     }
 
     #[test]

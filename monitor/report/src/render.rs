@@ -54,14 +54,17 @@ pub fn svg_size(svg: &str) -> Result<(f32, f32), Error> {
 }
 
 /// Rasterizes `svg` to PNG bytes at `scale` device pixels per SVG pixel (2 gives a sharp figure for print), on
-/// white, with the bundled font: no system font is read, so the image is the same on every machine.
+/// white, with the bundled font: no system font is read, so the image is the same on every machine. Characters
+/// that font has no glyph for (CJK, emoji) are drawn as their code points (`U+65E5`); the SVG itself keeps them,
+/// for browsers, which draw them with their own fonts.
 pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, Error> {
     if !(scale.is_finite() && scale > 0.0) {
         return Err(Error::Usage(format!(
             "PNG scale must be positive, not {scale}"
         )));
     }
-    let tree = parse(svg)?;
+    // The PNG has the bundled font only: what it cannot draw is written as code points, never as empty boxes.
+    let tree = parse(&font::drawable(svg))?;
     let size = tree
         .size()
         .to_int_size()

@@ -97,6 +97,8 @@ pub(crate) const ESD_CELL: (u32, u32) = (380, 300);
 pub(crate) const OVERLAY_CELL: (u32, u32) = (380, 280);
 pub(crate) const SWEEP_SIZE: (u32, u32) = (620, 380);
 const LINE: Rgb = Rgb(0xb0, 0xb0, 0xb0);
+/// The training loss drawn beside alpha (no phase's colour).
+const LOSS: Rgb = Rgb(0x80, 0x50, 0xa8);
 
 /// A layer's name and its (step, alpha) points.
 type LayerSeries = (String, Vec<(f64, f64)>);
@@ -106,8 +108,13 @@ fn has_data(t: &[TrajectoryPoint]) -> bool {
 }
 
 /// Alpha over steps for one layer: a grey line through every fitted checkpoint, each point in its phase's colour,
-/// and dashed lines at WeightWatcher's alpha = 2 and 6 when they fall in range.
-pub fn alpha_chart(layer: &str, trajectory: &[TrajectoryPoint]) -> LineChart {
+/// dashed lines at WeightWatcher's alpha = 2 and 6 when they fall in range, and the run's training `losses`
+/// (step, loss) mapped onto alpha's range, their own range in the legend, when the checkpoints recorded them.
+pub fn alpha_chart(
+    layer: &str,
+    trajectory: &[TrajectoryPoint],
+    losses: &[(f64, f64)],
+) -> LineChart {
     let pts: Vec<(f64, f64)> = trajectory
         .iter()
         .filter_map(|p| Some((p.step as f64, p.alpha?)))
@@ -124,6 +131,20 @@ pub fn alpha_chart(layer: &str, trajectory: &[TrajectoryPoint]) -> LineChart {
         ),
         None => "no fit".into(),
     };
+    let (lo, hi) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    let (loss, loss_range) = if lo.is_finite() {
+        htsr_api::rescale(losses, lo, hi)
+    } else {
+        (Vec::new(), None)
+    };
+    let subtitle = match loss_range {
+        Some((min, max)) => format!("{subtitle} · loss {min:.3}..{max:.3} (purple)"),
+        None => subtitle,
+    };
     let mut chart = LineChart::new(layer)
         .labels("step", "α")
         .subtitle(subtitle, last.and_then(|p| p.phase).map(phase_colour))
@@ -131,6 +152,9 @@ pub fn alpha_chart(layer: &str, trajectory: &[TrajectoryPoint]) -> LineChart {
         .reference_line(2.0, "α = 2")
         .reference_line(6.0, "α = 6")
         .without_legend();
+    if loss_range.is_some() {
+        chart = chart.series(Series::line("loss", loss).colour(LOSS).without_legend());
+    }
     for phase in Phase::ALL {
         let of_phase: Vec<(f64, f64)> = trajectory
             .iter()
@@ -198,6 +222,7 @@ impl Report {
         for summary in selected {
             let run = summary.run.clone();
             let steps = store.steps(&run)?;
+            let losses = htsr_api::loss_series(&store.checkpoints(&run)?);
             let mut shown = Vec::new();
             let mut hidden = Vec::new();
             let mut alpha = Vec::new();
@@ -205,7 +230,7 @@ impl Report {
             for layer in store.layer_names(&run)?.into_iter().filter(|l| wanted(l)) {
                 let t = store.trajectory(&run, &layer)?;
                 if has_data(&t) {
-                    alpha.push(alpha_chart(&layer, &t));
+                    alpha.push(alpha_chart(&layer, &t, &losses));
                     let pts: Vec<(f64, f64)> = t
                         .iter()
                         .filter_map(|p| Some((p.step as f64, p.alpha?)))

@@ -41,7 +41,7 @@ fn store(dir: &std::path::Path) -> Store {
             let record = serde_json::from_value(serde_json::json!({
                 "run": run, "step": step,
                 "identity": {"path": format!("{run}/{step}"), "size": 1, "mtime_ns": 0, "header_hash": "0"},
-                "metadata": {"htsr.batch_size": batch.to_string()},
+                "metadata": {"htsr.batch_size": batch.to_string(), "htsr.loss": format!("{}", 2.0 / (k + 1) as f64)},
                 "analyzed_at": 0.0, "analysis_seconds": 0.0, "status": "complete", "errors": [],
                 "layer_count": reports.len(), "phase_counts": [0, 0, 0, 0, 0, 0, 0]
             }))
@@ -66,6 +66,24 @@ fn inline_svgs(html: &str) -> Vec<String> {
         rest = &rest[end..];
     }
     out
+}
+
+#[test]
+fn the_alpha_charts_draw_the_training_loss_with_its_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let report = Report::from_history(&store, &ReportOptions::default()).unwrap();
+    let html = report.to_html().unwrap();
+    // Losses 2.0, 1.0, 0.667, 0.5 at the four checkpoints of each run.
+    assert_eq!(
+        html.matches("loss 0.500..2.000").count(),
+        2 * 2,
+        "one per analyzed layer of each run"
+    );
+    assert!(
+        html.to_lowercase().contains("#8050a8"),
+        "the loss line is drawn"
+    );
 }
 
 #[test]

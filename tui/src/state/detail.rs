@@ -16,6 +16,8 @@ pub struct DetailModel {
     pub points: Vec<TrajectoryPoint>,
     /// The full report at the chosen checkpoint (its step, and the report if stored).
     pub report: Option<(u64, Option<LayerReport>)>,
+    /// The run's training loss at each checkpoint that recorded one, (step, loss): drawn beside alpha.
+    pub losses: Vec<(f64, f64)>,
 }
 
 impl DetailModel {

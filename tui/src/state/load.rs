@@ -191,11 +191,13 @@ fn load_detail(app: &mut App, store: &dyn htsr_api::History) -> Result<()> {
         .is_none_or(|d| d.run != run || d.layer != layer);
     if stale {
         let points = store.trajectory(&run, &layer)?;
+        let losses = htsr_api::loss_series(&store.checkpoints(&run)?);
         app.detail = Some(DetailModel {
             run: run.clone(),
             layer: layer.clone(),
             points,
             report: None,
+            losses,
         });
     }
     let Some(d) = app.detail.as_mut() else {

@@ -221,6 +221,18 @@ fn draw_alpha(frame: &mut Frame, area: Rect, app: &App, chosen: Option<&Trajecto
                 .data(&smooth),
         );
     }
+    // The training loss on alpha's axis, its own range in its legend entry.
+    let (loss, loss_range) = htsr_api::rescale(&thin(d.losses.clone(), max_pts), yb[0], yb[1]);
+    if let Some((lo, hi)) = loss_range {
+        sets.push(
+            Dataset::default()
+                .name(format!("loss {lo:.3}..{hi:.3}"))
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(Color::LightMagenta))
+                .data(&loss),
+        );
+    }
     sets.push(
         Dataset::default()
             .name("chosen")

@@ -40,6 +40,7 @@ pub fn eigenvalues(n: usize, seed: u64) -> Vec<f64> {
 
 /// A full successful report for `name`, as the engine would produce it: metrics, both fits, phase and evidence,
 /// and a 96-bin ESD. `seed` varies the numbers (use e.g. layer index * 1_000_003 + step).
+// Long because it spells out every field of a full report, in one literal that reads like the record.
 pub fn layer_report(name: &str, seed: u64) -> LayerReport {
     let mut g = SplitMix::new(seed);
     let n = 256 + (g.next_u64() % 768) as usize;
@@ -201,4 +202,60 @@ pub fn checkpoint(run: &str, step: u64, n_layers: usize) -> (CheckpointRecord, V
         .map(|i| layer_report(&layer_name(i), (i as u64).wrapping_mul(1_000_003) ^ step))
         .collect();
     (checkpoint_record(run, step, &layers), layers)
+}
+
+/// A tmpfs mounted over a folder for a test (which then needs root), unmounted when dropped: a disk that fills
+/// at a known size, or a read-only one.
+#[derive(Debug)]
+pub struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a `size` tmpfs (`mount -o size=...`: "2m") over `dir`, creating it. Panics, saying why, when it
+    /// cannot (not root).
+    pub fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        Self::mount_with(dir, &format!("size={size}"))
+    }
+
+    /// Mounts a read-only tmpfs over `dir`: nothing can be created in it, whatever the user.
+    pub fn mount_read_only(dir: &std::path::Path) -> Tmpfs {
+        Self::mount_with(dir, "size=1m,ro")
+    }
+
+    fn mount_with(dir: &std::path::Path, options: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).expect("creating the mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs and needs root (scripts/test runs it as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Changes the size of the mounted tmpfs (a full disk gets room again).
+    pub fn resize(&self, size: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }

@@ -15,6 +15,7 @@ pub mod records;
 pub mod recovery;
 pub mod stats;
 pub mod store;
+mod write;
 
 pub use error::{Error, ErrorKind, Result};
 pub use htsr_api::{PhaseGrid, RunSummary, StoreStats, TrajectoryPoint, TreeStats};

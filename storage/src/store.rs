@@ -13,19 +13,19 @@
 //! | `raw_eigenvalues` | run, step, layer index       | f64 LE bytes (latest and pinned checkpoints)  |
 //! | `pins`            | run, step                    | empty                                         |
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use sled::transaction::{ConflictableTransactionError, Transactional};
 use sled::{Batch, Db, Tree};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys;
-use crate::records::{self, TrajectoryPoint, ABSENT};
+
 use crate::recovery;
-use htsr_contracts::{CheckpointRecord, CheckpointStatus, LayerReport};
+use crate::write;
+use htsr_contracts::{CheckpointRecord, LayerReport};
 
 /// The schema this code writes. Bump it when a stored layout changes in a way older code cannot read.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -393,178 +393,17 @@ impl Store {
         layers: &[LayerReport],
         raw_eigenvalues: &[(String, Vec<f64>)],
     ) -> Result<()> {
-        let run = record.run.as_str();
-        let step = record.step;
         let db = self.open_db()?;
-
-        // Intern layer names: existing indices are read here; new ones are inserted in the transaction below.
-        let mut next_index = match db
-            .t
-            .layer_names
-            .scan_prefix(keys::run_prefix(run))
-            .next_back()
-        {
-            Some(kv) => {
-                let (k, _) = kv?;
-                keys::split_run(&k)
-                    .and_then(|(_, rest)| keys::be_u32(rest))
-                    .ok_or(Error::Corrupt {
-                        tree: "layer_names",
-                        detail: "bad key".into(),
-                    })?
-                    + 1
-            }
-            None => 0,
-        };
-        let mut ids_batch = Batch::default();
-        let mut names_batch = Batch::default();
-        let mut index_of: HashMap<&str, u32> = HashMap::with_capacity(layers.len());
-        for l in layers {
-            let id = match db.t.layer_ids.get(keys::run_name(run, &l.name))? {
-                Some(v) => keys::be_u32(&v).ok_or(Error::Corrupt {
-                    tree: "layer_ids",
-                    detail: "bad value".into(),
-                })?,
-                None => {
-                    let id = next_index;
-                    next_index += 1;
-                    ids_batch.insert(keys::run_name(run, &l.name), &id.to_be_bytes());
-                    names_batch.insert(keys::run_layer(run, id), l.name.as_bytes());
-                    id
-                }
-            };
-            index_of.insert(l.name.as_str(), id);
-        }
-
-        let mut checkpoints_batch = Batch::default();
-        let mut identities_batch = Batch::default();
-        let mut points_batch = Batch::default();
-        let mut reports_batch = Batch::default();
-        let mut rows_batch = Batch::default();
-        let mut raw_batch = Batch::default();
-
-        // A rewrite of the same checkpoint: forget the old identity and the layers the new version lacks.
-        let step_key = keys::run_step(run, step);
-        if let Some(old) = db.t.checkpoints.get(&step_key)? {
-            let old: CheckpointRecord = serde_json::from_slice(&old)?;
-            let i = &old.identity;
-            // The weights file and the spectra file of one step (`mode = both`) are one checkpoint: the newer
-            // version replaces the other.
-            if !htsr_contracts::spectra::same_checkpoint(&i.path, &record.identity.path) {
-                return Err(Error::Conflict {
-                    run: run.to_string(),
-                    step,
-                    stored: i.path.clone(),
-                    new: record.identity.path.clone(),
-                });
-            }
-            identities_batch.remove(keys::identity(&i.path, i.size, i.mtime_ns, &i.header_hash));
-        }
-        // A failed record left by an earlier version of this same file under another (run, step) (its step was
-        // guessed while the file was unreadable) is superseded by this one: drop it, or it would stay forever.
-        let mut path_prefix = Vec::new();
-        keys::push_str(&mut path_prefix, &record.identity.path);
-        for kv in db.t.identities.scan_prefix(&path_prefix) {
-            let (ident_key, at) = kv?;
-            let (old_run, old_step): (String, u64) = serde_json::from_slice(&at)?;
-            if old_run == run && old_step == step {
-                continue;
-            }
-            let old_key = keys::run_step(&old_run, old_step);
-            let failed = match db.t.checkpoints.get(&old_key)? {
-                Some(v) => {
-                    serde_json::from_slice::<CheckpointRecord>(&v)?.status
-                        == CheckpointStatus::Failed
-                }
+        let previous_latest = self.latest_step(&record.run)?;
+        let retention = write::Retention {
+            previous_latest,
+            this_pinned: self.is_pinned(&record.run, record.step)?,
+            previous_pinned: match previous_latest {
+                Some(prev) => self.is_pinned(&record.run, prev)?,
                 None => false,
-            };
-            if failed {
-                identities_batch.remove(ident_key);
-                checkpoints_batch.remove(old_key.clone());
-                rows_batch.remove(old_key);
-            }
-        }
-        if let Some(row) = db.t.phase_rows.get(&step_key)? {
-            let new: HashSet<u32> = index_of.values().copied().collect();
-            for (idx, &code) in row.iter().enumerate() {
-                let idx = idx as u32;
-                if code != ABSENT && !new.contains(&idx) {
-                    points_batch.remove(keys::run_layer_step(run, idx, step));
-                    reports_batch.remove(keys::run_layer_step(run, idx, step));
-                }
-            }
-        }
-        for kv in db.t.raw.scan_prefix(&step_key).keys() {
-            raw_batch.remove(kv?);
-        }
-
-        // Retention of raw eigenvalues.
-        let prev_latest = self.latest_step(run)?;
-        let is_latest = prev_latest.is_none_or(|p| step >= p);
-        if is_latest || self.is_pinned(run, step)? {
-            for (name, evals) in raw_eigenvalues {
-                raw_batch.insert(
-                    keys::run_step_layer(run, step, index_of[name.as_str()]),
-                    records::encode_raw(evals),
-                );
-            }
-        }
-        if let Some(prev) = prev_latest {
-            if is_latest && prev != step && !self.is_pinned(run, prev)? {
-                for k in db.t.raw.scan_prefix(keys::run_step(run, prev)).keys() {
-                    raw_batch.remove(k?);
-                }
-            }
-        }
-
-        let width = index_of
-            .values()
-            .copied()
-            .max()
-            .map_or(0, |m| m as usize + 1);
-        let mut row = vec![ABSENT; width];
-        for l in layers {
-            let idx = index_of[l.name.as_str()];
-            row[idx as usize] = records::phase_code(l.phase());
-            let k = keys::run_layer_step(run, idx, step);
-            points_batch.insert(
-                k.clone(),
-                records::encode_point(&TrajectoryPoint::from_report(step, l))?,
-            );
-            reports_batch.insert(k, records::encode_report(l)?);
-        }
-        rows_batch.insert(step_key.clone(), row);
-        checkpoints_batch.insert(step_key, serde_json::to_vec(record)?);
-        let i = &record.identity;
-        identities_batch.insert(
-            keys::identity(&i.path, i.size, i.mtime_ns, &i.header_hash),
-            serde_json::to_vec(&(run, step))?,
-        );
-
-        let t = &db.t;
-        (
-            &t.layer_ids,
-            &t.layer_names,
-            &t.checkpoints,
-            &t.identities,
-            &t.points,
-            &t.reports,
-            &t.phase_rows,
-            &t.raw,
-        )
-            .transaction(|(ids, names, cps, idents, pts, reps, rows, raw)| {
-                ids.apply_batch(&ids_batch)?;
-                names.apply_batch(&names_batch)?;
-                cps.apply_batch(&checkpoints_batch)?;
-                idents.apply_batch(&identities_batch)?;
-                pts.apply_batch(&points_batch)?;
-                reps.apply_batch(&reports_batch)?;
-                rows.apply_batch(&rows_batch)?;
-                raw.apply_batch(&raw_batch)?;
-                Ok::<(), ConflictableTransactionError<Error>>(())
-            })?;
-        db.db.flush()?;
-        Ok(())
+            },
+        };
+        write::write_checkpoint(&db, record, layers, raw_eigenvalues, retention)
     }
 
     /// Keeps the raw eigenvalues of (run, step) from being dropped when newer checkpoints arrive. Returns whether

@@ -2,50 +2,11 @@
 //! error while everything written before stays readable, nothing is moved aside, and once space is back the store
 //! reopens itself on the next write and takes the rest.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use htsr_storage::{fixtures, ErrorKind, OpenOutcome, Store};
-
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("running mount");
-        assert!(
-            out.status.success(),
-            "this test mounts a small tmpfs and needs root (CI runs as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-
-    fn resize(&self, size: &str) {
-        let out = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
+use htsr_storage::fixtures::{self, Tmpfs};
+use htsr_storage::{ErrorKind, OpenOutcome, Store};
 
 #[test]
+#[ignore = "needs root: mounts a tmpfs; scripts/test runs it"]
 fn a_full_disk_fails_writes_keeps_the_past_and_recovers_when_space_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let fs = Tmpfs::mount(dir.path(), "2m");

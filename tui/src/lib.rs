@@ -16,5 +16,5 @@ pub mod view;
 pub use dashboard::run_dashboard;
 
 pub use options::{DashboardOptions, Mode};
-pub use render::{render_app, render_to_string};
+pub use render::{render_app, render_buffer, render_to_string};
 pub use state::{App, View};

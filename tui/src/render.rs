@@ -3,6 +3,7 @@
 
 use htsr_api::History;
 use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 
 use crate::options::DashboardOptions;
@@ -12,13 +13,7 @@ use crate::view;
 /// Draws `app` (after bringing it up to date with `store`) at `width` x `height`; returns the screen's text,
 /// one line per row, trailing spaces kept.
 pub fn render_app(app: &mut App, store: &dyn History, width: u16, height: u16) -> String {
-    load::prepare(app, store, width, height);
-    let mut terminal =
-        Terminal::new(TestBackend::new(width, height)).expect("the test backend cannot fail");
-    terminal
-        .draw(|f| view::draw(f, app))
-        .expect("the test backend cannot fail");
-    let buf = terminal.backend().buffer();
+    let buf = render_buffer(app, store, width, height);
     let mut out = String::with_capacity((width as usize + 1) * height as usize);
     for y in 0..height {
         for x in 0..width {
@@ -27,6 +22,18 @@ pub fn render_app(app: &mut App, store: &dyn History, width: u16, height: u16) -
         out.push('\n');
     }
     out
+}
+
+/// Draws `app` as [`render_app`] does and returns the cells themselves, with their colours, for tests that check
+/// how something is drawn and not only what is written.
+pub fn render_buffer(app: &mut App, store: &dyn History, width: u16, height: u16) -> Buffer {
+    load::prepare(app, store, width, height);
+    let mut terminal =
+        Terminal::new(TestBackend::new(width, height)).expect("the test backend cannot fail");
+    terminal
+        .draw(|f| view::draw(f, app))
+        .expect("the test backend cannot fail");
+    terminal.backend().buffer().clone()
 }
 
 /// The first screen the dashboard would show for `store`.

@@ -9,38 +9,23 @@ use clap::Args;
 use htsr_client::Target;
 use htsr_tui::{DashboardOptions, Mode};
 
-use crate::open_store::{describe, open_history, target_of, DASHBOARD_IDLE_RELEASE, EXIT_USAGE};
+use crate::open_store::{
+    describe, open_history, HistorySource, DASHBOARD_IDLE_RELEASE, EXIT_USAGE,
+};
 
 #[derive(Args, Debug)]
 pub struct BrowseArgs {
-    /// The store (a directory), or a daemon's http://HOST:PORT.
-    #[arg(long, value_name = "STORE|URL", conflicts_with = "dir")]
-    pub db: Option<String>,
-    /// A watched directory (its `.htsr/` store, default: the current directory), or a daemon's http://HOST:PORT.
-    #[arg(value_name = "DIR|URL")]
-    pub dir: Option<String>,
+    #[command(flatten)]
+    pub source: HistorySource,
     /// The run to show first (default: the run that received a checkpoint last).
     #[arg(long)]
     pub run: Option<String>,
-    #[command(flatten)]
-    pub token: TokenArg,
-}
-
-/// The token of a daemon that serves other machines (`--serve-allow-remote`).
-#[derive(Args, Debug, Clone)]
-pub struct TokenArg {
-    /// The daemon's access token (in its store directory, serve.token), for a daemon reached by URL.
-    #[arg(long, env = "HTSR_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
 }
 
 pub fn run(args: BrowseArgs) -> anyhow::Result<ExitCode> {
-    let target = match target_of(args.db.as_deref(), args.dir.as_deref()) {
+    let target = match args.source.target("browse") {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("htsr-watch browse: {e}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+        Err(code) => return Ok(code),
     };
     if !std::io::stdout().is_terminal() {
         eprintln!(
@@ -50,7 +35,7 @@ pub fn run(args: BrowseArgs) -> anyhow::Result<ExitCode> {
     }
     let opened = match open_history(
         &target,
-        args.token.token.clone(),
+        args.source.token.token.clone(),
         "browse",
         Some(DASHBOARD_IDLE_RELEASE),
     ) {

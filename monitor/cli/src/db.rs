@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use htsr_api::PinOutcome;
 use htsr_contracts::text::terminal_safe;
 
-use crate::browse::TokenArg;
+use crate::open_store::TokenArg;
 use crate::open_store::{describe, open_history, target_of, EXIT_USAGE};
 
 #[derive(Args, Debug)]

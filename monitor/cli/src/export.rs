@@ -9,8 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use htsr_api::RowFormat;
 
-use crate::browse::TokenArg;
-use crate::open_store::{describe, open_history, target_of, EXIT_USAGE};
+use crate::open_store::{describe, open_history, HistorySource, EXIT_USAGE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -22,12 +21,8 @@ pub enum ExportFormat {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The store (a directory), or a daemon's http://HOST:PORT.
-    #[arg(long, value_name = "STORE|URL", conflicts_with = "dir")]
-    pub db: Option<String>,
-    /// A watched directory (its `.htsr/` store, default: the current directory), or a daemon's http://HOST:PORT.
-    #[arg(value_name = "DIR|URL")]
-    pub dir: Option<String>,
+    #[command(flatten)]
+    pub source: HistorySource,
     /// Only this run (default: every run).
     #[arg(long)]
     pub run: Option<String>,
@@ -36,17 +31,12 @@ pub struct ExportArgs {
     /// Write here instead of stdout (`--format tensorboard`: the LOGDIR, required).
     #[arg(short = 'o', long = "output")]
     pub output: Option<std::path::PathBuf>,
-    #[command(flatten)]
-    pub token: TokenArg,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let target = match target_of(args.db.as_deref(), args.dir.as_deref()) {
+    let target = match args.source.target("export") {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("htsr-watch export: {e}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+        Err(code) => return Ok(code),
     };
     if args.format == ExportFormat::Tensorboard && args.output.is_none() {
         eprintln!(
@@ -54,7 +44,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let opened = match open_history(&target, args.token.token.clone(), "export", None) {
+    let opened = match open_history(&target, args.source.token.token.clone(), "export", None) {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };

@@ -17,6 +17,38 @@ pub const DASHBOARD_IDLE_RELEASE: Duration = Duration::from_secs(3);
 
 pub use htsr_client::default_store;
 
+/// Where a reading command's history is: `[DIR|URL]`, `--db STORE|URL` and `--token`, the same for `browse`,
+/// `export` and `report`.
+#[derive(clap::Args, Debug)]
+pub struct HistorySource {
+    /// The store (a directory), or a daemon's http://HOST:PORT.
+    #[arg(long, value_name = "STORE|URL", conflicts_with = "dir")]
+    pub db: Option<String>,
+    /// A watched directory (its `.htsr/` store, default: the current directory), or a daemon's http://HOST:PORT.
+    #[arg(value_name = "DIR|URL")]
+    pub dir: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArg,
+}
+
+/// The token of a daemon that serves other machines (`--serve-allow-remote`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TokenArg {
+    /// The daemon's access token (in its store directory, serve.token), for a daemon reached by URL.
+    #[arg(long, env = "HTSR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl HistorySource {
+    /// The target named, or the usage error said on stderr for `command` and its exit code.
+    pub fn target(&self, command: &str) -> Result<Target, ExitCode> {
+        target_of(self.db.as_deref(), self.dir.as_deref()).map_err(|e| {
+            eprintln!("htsr-watch {command}: {e}");
+            ExitCode::from(EXIT_USAGE)
+        })
+    }
+}
+
 /// What a reading command reads: `--db` (a store directory, or a daemon's `http://HOST:PORT`), else the positional
 /// `DIR` (a watched directory, whose store is `DIR/.htsr`, a store directory, or a URL), else the current
 /// directory.

@@ -5,13 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::browse::TokenArg;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use htsr_report::{Report, ReportOptions};
 
-use crate::open_store::{describe, open_history, target_of, EXIT_USAGE};
+use crate::open_store::{describe, open_history, HistorySource, EXIT_USAGE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -25,12 +24,8 @@ pub enum ReportFormat {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// The store (a directory), or a daemon's http://HOST:PORT.
-    #[arg(long, value_name = "STORE|URL", conflicts_with = "dir")]
-    pub db: Option<String>,
-    /// A watched directory (its `.htsr/` store, default: the current directory), or a daemon's http://HOST:PORT.
-    #[arg(value_name = "DIR|URL")]
-    pub dir: Option<String>,
+    #[command(flatten)]
+    pub source: HistorySource,
     /// Only this run (repeat for several; default: every run). Two or more runs are also compared.
     #[arg(long = "run", value_name = "RUN")]
     pub runs: Vec<String>,
@@ -54,8 +49,6 @@ pub struct ReportArgs {
     /// The page title.
     #[arg(long)]
     pub title: Option<String>,
-    #[command(flatten)]
-    pub token: TokenArg,
 }
 
 /// Writes `bytes` under a temporary name beside `path`, then renames it: a reader never sees half a report.
@@ -69,12 +62,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let target = match target_of(args.db.as_deref(), args.dir.as_deref()) {
+    let target = match args.source.target("report") {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("htsr-watch report: {e}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+        Err(code) => return Ok(code),
     };
     let layers = match &args.layers {
         Some(re) => match regex::Regex::new(re) {
@@ -90,7 +80,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("htsr-watch report: --scale must be in (0, 16]");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let opened = match open_history(&target, args.token.token.clone(), "report", None) {
+    let opened = match open_history(&target, args.source.token.token.clone(), "report", None) {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use htsr_storage::fixtures::Tmpfs;
 use notify::event::{AccessKind, EventKind};
 use notify::Watcher;
 
@@ -270,46 +271,8 @@ fn sigint_during_a_long_analysis_stores_nothing_half_done_and_the_next_start_doe
     assert_eq!(store.layers_at("run", 1).unwrap().len(), 6);
 }
 
-/// A tmpfs mounted for the test (CI runs as root), unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("running mount");
-        assert!(
-            out.status.success(),
-            "this test mounts a small tmpfs and needs root (CI runs as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-
-    fn resize(&self, size: &str) {
-        let out = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
+#[ignore = "needs root: mounts a tmpfs; scripts/test runs it"]
 fn a_full_store_keeps_its_past_retries_and_stores_the_rest_once_space_is_back() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("watched");

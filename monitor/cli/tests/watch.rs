@@ -3,65 +3,10 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use htsr_contracts::{CheckpointStatus, LayerStatus};
-
-/// Asserts that `run` holds exactly `steps`, each complete with all its layers.
-fn assert_complete(store: &htsr_storage::Store, run: &str, steps: &[u64]) {
-    let records = store.checkpoints(run).unwrap();
-    let got: Vec<u64> = records.iter().map(|r| r.step).collect();
-    assert_eq!(got, steps, "steps of run {run}");
-    for r in &records {
-        assert_eq!(
-            r.status,
-            CheckpointStatus::Complete,
-            "{run}@{}: {:?}",
-            r.step,
-            r.errors
-        );
-        assert_eq!(r.layer_count, LAYERS_PER_CHECKPOINT, "{run}@{}", r.step);
-        let layers = store.layers_at(run, r.step).unwrap();
-        let names: BTreeSet<&str> = layers.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(
-            names,
-            BTreeSet::from(["fc1", "fc1.bias", "fc2", "fc3"]),
-            "{run}@{}",
-            r.step
-        );
-        for l in &layers {
-            if l.name == "fc1.bias" {
-                assert_eq!(l.status, LayerStatus::Skipped);
-            } else {
-                assert_eq!(
-                    l.status,
-                    LayerStatus::Success,
-                    "{run}@{} {}: {:?}",
-                    r.step,
-                    l.name,
-                    l.reason
-                );
-                assert!(l.alpha().is_some_and(|a| a.is_finite()));
-            }
-        }
-    }
-}
-
-fn two_run_backlog(dir: &Path, per_run: u64) {
-    for i in 1..=per_run {
-        // runA: the step comes from `htsr.step` metadata (100 x the number in the name).
-        let spec = Spec {
-            step: Some(i * 100),
-            ..Spec::seed(i)
-        };
-        write_checkpoint(&dir.join("runA"), &step_name(i), &spec);
-        // runB: from the name.
-        write_checkpoint(&dir.join("runB"), &step_name(i * 10), &Spec::seed(1000 + i));
-    }
-}
+use htsr_contracts::CheckpointStatus;
 
 #[test]
 fn once_exits_zero_when_every_checkpoint_is_stored_and_one_when_one_failed() {

@@ -80,11 +80,62 @@ impl EsdHistogram {
     pub fn total(&self) -> u64 {
         self.counts.iter().map(|&c| c as u64).sum::<u64>() + self.zeros as u64
     }
+
+    /// The tail's share of all eigenvalues (zeros included in the whole): the counts of the bins that reach past
+    /// `xmin`, since a histogram cannot split a bin. Every view that draws a stored ESD anchors its power law with it.
+    pub fn tail_fraction(&self, xmin: f64) -> f64 {
+        let tail: u64 = (0..self.counts.len())
+            .filter(|&i| self.bin_edges(i).1 > xmin)
+            .map(|i| self.counts[i] as u64)
+            .sum();
+        tail as f64 / self.total().max(1) as f64
+    }
+
+    /// Where the stored power-law fit meets xmin on a density plot of this histogram: [`power_law_anchor`] with
+    /// the histogram's own alpha, xmin and tail share. None without a usable fit.
+    pub fn power_law_anchor(&self) -> Option<f64> {
+        let (alpha, xmin) = (self.alpha?, self.xmin?);
+        power_law_anchor(self.tail_fraction(xmin), alpha, xmin)
+    }
+}
+
+/// The density at xmin of a power law fitted to a tail that holds `tail_fraction` of all eigenvalues:
+/// f (alpha - 1) / xmin, the normalized pdf of Clauset, Shalizi & Newman (2009) eq. 2.2 at its start, scaled by the
+/// tail's share so that it sits on the ESD's density. From there the line falls with slope -alpha on log-log axes.
+/// None when alpha <= 1 or xmin <= 0 (no such density).
+pub fn power_law_anchor(tail_fraction: f64, alpha: f64, xmin: f64) -> Option<f64> {
+    let usable = alpha.is_finite() && alpha > 1.0 && xmin.is_finite() && xmin > 0.0;
+    usable.then(|| tail_fraction * (alpha - 1.0) / xmin)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::power_law_anchor;
     use crate::model::EsdHistogram;
+
+    #[test]
+    fn the_tail_is_the_bins_reaching_past_xmin_and_anchors_the_power_law() {
+        let evals: Vec<f64> = (1..=100).map(|i| i as f64).chain([0.0; 4]).collect();
+        let mut h = EsdHistogram::from_eigenvalues(&evals, 10);
+        assert_eq!(h.total(), 104);
+        // xmin below every value: every binned eigenvalue, the zeros only in the whole.
+        assert!((h.tail_fraction(0.5) - 100.0 / 104.0).abs() < 1e-12);
+        // Above the largest: nothing.
+        assert_eq!(h.tail_fraction(1000.0), 0.0);
+        // A bin that straddles xmin counts whole.
+        let straddled = (0..10)
+            .find(|&i| h.bin_edges(i).0 < 50.0 && h.bin_edges(i).1 > 50.0)
+            .unwrap();
+        let whole: u32 = h.counts[straddled..].iter().sum();
+        assert!((h.tail_fraction(50.0) - whole as f64 / 104.0).abs() < 1e-12);
+        assert_eq!(h.power_law_anchor(), None);
+        h.alpha = Some(3.0);
+        h.xmin = Some(50.0);
+        let anchor = h.power_law_anchor().unwrap();
+        assert!((anchor - whole as f64 / 104.0 * 2.0 / 50.0).abs() < 1e-15);
+        assert_eq!(power_law_anchor(0.5, 1.0, 1.0), None);
+        assert_eq!(power_law_anchor(0.5, 2.0, 0.0), None);
+    }
 
     #[test]
     fn bins_are_log_spaced_and_count_everything() {

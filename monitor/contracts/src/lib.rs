@@ -4,6 +4,8 @@
 //! - [`model`]: the records the engine produces and the store keeps: [`LayerReport`] with its fits and
 //!   [`PhaseVerdict`], the compact [`EsdHistogram`], [`CheckpointRecord`] and [`FileIdentity`].
 //! - [`live`]: the events the daemon emits while it works and the dashboard and exporters consume.
+//! - [`marchenko_pastur`]: the Marchenko-Pastur law (density and bulk edges) that the engine fits and the views
+//!   draw.
 //! - [`naming`]: what a checkpoint file is called, which names are never read, and the `htsr.*` metadata keys the
 //!   hook writes and the daemon reads.
 //! - [`palette`]: how each phase looks in every view (terminal colour, sRGB, glyph, short name).
@@ -17,6 +19,7 @@
 mod esd;
 mod floats;
 pub mod live;
+pub mod marchenko_pastur;
 pub mod model;
 pub mod naming;
 pub mod palette;
@@ -24,6 +27,6 @@ pub mod row;
 pub mod spectra;
 pub mod text;
 
-pub use esd::ESD_ZERO_RELATIVE;
+pub use esd::{power_law_anchor, ESD_ZERO_RELATIVE};
 pub use live::{DaemonStatus, LiveEvent};
 pub use model::*;

@@ -396,6 +396,15 @@ pub struct LayerReport {
 }
 
 impl LayerReport {
+    /// The tensor's shape as every view writes it: `768x3072`.
+    pub fn shape_text(&self) -> String {
+        self.shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x")
+    }
+
     /// A report with nothing analyzed yet: skipped, no reason, no metrics, fits or phase. The engine fills it in.
     pub fn unanalyzed(name: &str, tensor: &str, shape: &[usize], dtype: &str) -> Self {
         LayerReport {

@@ -209,87 +209,15 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     }
     // The files opened must be the version readiness saw (a rename or a rewrite may have come in between).
     let fp = checkpoint.fingerprint();
-    if (fp.size, fp.mtime_ns, fp.hash.as_str())
-        != (
-            job.identity.size,
-            job.identity.mtime_ns,
-            job.identity.header_hash.as_str(),
-        )
-    {
+    let id = &job.identity;
+    if (fp.size, fp.mtime_ns, fp.hash.as_str()) != (id.size, id.mtime_ns, id.header_hash.as_str()) {
         return Outcome::Changed { job };
     }
-
-    let previous = ctx
-        .frozen
-        .previous(&ctx.store, &job.run, job.step, &ctx.opts);
-    // First the frozen layers: a tensor whose bytes equal the previous checkpoint's reuses its report.
-    let mut hashes = HashMap::new();
-    let mut slots: Vec<Option<(LayerReport, Option<Vec<f64>>)>> = Vec::new();
-    let mut to_analyze = Vec::new();
-    let mut reused = 0;
-    let mut buf = Vec::new();
-    let entries: Vec<_> = checkpoint
-        .tensors()
-        .iter()
-        .filter(|t| wanted(&ctx.opts, &t.name))
-        .collect();
-    for (i, entry) in entries.iter().enumerate() {
-        if ctx.cancel.load(Ordering::SeqCst) {
-            return Outcome::Cancelled { job };
-        }
-        let layer_started = Instant::now();
-        let hash = match checkpoint.tensor_hash(entry, &mut buf) {
-            Ok(h) => h,
-            Err(e) => return read_failed(job, e),
-        };
-        hashes.insert(entry.name.clone(), hash);
-        let name = layer_name(&entry.name);
-        let frozen = previous
-            .as_ref()
-            .filter(|p| p.hashes.get(&entry.name) == Some(&hash))
-            .and_then(|p| {
-                let report = ctx
-                    .store
-                    .layer_report(&job.run, p.step, name)
-                    .ok()
-                    .flatten()?;
-                Some((p.step, report))
-            });
-        match frozen {
-            Some((step, mut report)) => {
-                let evals = ctx
-                    .store
-                    .raw_eigenvalues(&job.run, step, name)
-                    .ok()
-                    .flatten();
-                report.reused_from_step = Some(step);
-                report.seconds = layer_started.elapsed().as_secs_f64();
-                slots.push(Some((report, evals)));
-                reused += 1;
-            }
-            None => {
-                slots.push(None);
-                to_analyze.push((i, *entry));
-            }
-        }
-    }
-    // Then the others, scheduled so that every core works (narrow layers in parallel, wide ones in turn).
-    let fresh: Vec<_> = to_analyze.iter().map(|(_, e)| *e).collect();
-    let analyses = match analyze_tensors(&checkpoint, &fresh, &ctx.opts) {
+    let analyzed = match analyze_checkpoint(ctx, &job, &checkpoint) {
         Ok(a) => a,
-        Err(e) => return read_failed(job, e),
+        Err(Stop::Cancelled) => return Outcome::Cancelled { job },
+        Err(Stop::Read(e)) => return read_failed(job, e),
     };
-    for ((i, _), a) in to_analyze.iter().zip(analyses) {
-        slots[*i] = Some((a.report, a.eigenvalues));
-    }
-    let mut reports: Vec<LayerReport> = Vec::with_capacity(slots.len());
-    let mut raw: Vec<(String, Vec<f64>)> = Vec::new();
-    for (report, evals) in slots.into_iter().flatten() {
-        if let Some(evals) = evals {
-            raw.push((report.name.clone(), evals));
-        }
-        reports.push(report);
-    }
     // Bytes read from a file that changed meanwhile may be torn: such a read is dropped, never stored.
     if let Err(e) = checkpoint.check_unchanged() {
         return read_failed(job, e);
@@ -298,16 +226,16 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
     if ctx.cancel.load(Ordering::SeqCst) {
         return Outcome::Cancelled { job };
     }
-    let record = complete_record(&job, &reports, started, Default::default());
+    let record = complete_record(&job, &analyzed.reports, started, Default::default());
     let write = PendingWrite {
         record,
-        reports,
-        raw,
+        reports: analyzed.reports,
+        raw: analyzed.raw,
     };
     if let Err(e) = write.write(&ctx.store) {
         return store_error(job, write, e);
     }
-    ctx.frozen.remember(&job.run, job.step, hashes);
+    ctx.frozen.remember(&job.run, job.step, analyzed.hashes);
     Outcome::Stored {
         layers: write.reports.len(),
         failed_layers: write
@@ -315,11 +243,114 @@ pub fn process(ctx: &WorkerContext, job: Job) -> Outcome {
             .iter()
             .filter(|r| r.status == LayerStatus::Failed)
             .count(),
-        reused,
+        reused: analyzed.reused,
         seconds: write.record.analysis_seconds,
         phase_counts: write.record.phase_counts,
         job,
     }
+}
+
+/// Why an analysis stopped before its end.
+enum Stop {
+    Cancelled,
+    Read(CheckpointError),
+}
+
+/// One checkpoint's layers, analyzed or reused, in the file's order.
+struct Analyzed {
+    reports: Vec<LayerReport>,
+    /// Raw eigenvalues of the layers that have them.
+    raw: Vec<(String, Vec<f64>)>,
+    /// Each tensor's content hash, for the next checkpoint's frozen-layer check.
+    hashes: HashMap<String, [u8; 32]>,
+    /// Layers whose report was reused from the previous checkpoint.
+    reused: usize,
+}
+
+/// Every wanted tensor of `checkpoint`: first the frozen ones (bytes equal to the previous checkpoint's reuse its
+/// report), then the others, scheduled so that every core works (narrow layers in parallel, wide ones in turn).
+fn analyze_checkpoint(
+    ctx: &WorkerContext,
+    job: &Job,
+    checkpoint: &Checkpoint,
+) -> Result<Analyzed, Stop> {
+    let previous = ctx
+        .frozen
+        .previous(&ctx.store, &job.run, job.step, &ctx.opts);
+    let mut hashes = HashMap::new();
+    let mut slots: Vec<Option<(LayerReport, Option<Vec<f64>>)>> = Vec::new();
+    let mut to_analyze = Vec::new();
+    let mut buf = Vec::new();
+    let entries: Vec<_> = checkpoint
+        .tensors()
+        .iter()
+        .filter(|t| wanted(&ctx.opts, &t.name))
+        .collect();
+    for (i, entry) in entries.iter().enumerate() {
+        if ctx.cancel.load(Ordering::SeqCst) {
+            return Err(Stop::Cancelled);
+        }
+        let layer_started = Instant::now();
+        let hash = checkpoint
+            .tensor_hash(entry, &mut buf)
+            .map_err(Stop::Read)?;
+        hashes.insert(entry.name.clone(), hash);
+        let frozen_at = previous
+            .as_ref()
+            .filter(|p| p.hashes.get(&entry.name) == Some(&hash))
+            .map(|p| p.step);
+        match frozen_at.and_then(|step| reuse(ctx, job, step, layer_name(&entry.name))) {
+            Some((mut report, evals)) => {
+                report.seconds = layer_started.elapsed().as_secs_f64();
+                slots.push(Some((report, evals)));
+            }
+            None => {
+                slots.push(None);
+                to_analyze.push((i, *entry));
+            }
+        }
+    }
+    let reused = slots.iter().flatten().count();
+    let fresh: Vec<_> = to_analyze.iter().map(|(_, e)| *e).collect();
+    let analyses = analyze_tensors(checkpoint, &fresh, &ctx.opts).map_err(Stop::Read)?;
+    for ((i, _), a) in to_analyze.iter().zip(analyses) {
+        slots[*i] = Some((a.report, a.eigenvalues));
+    }
+    let mut reports = Vec::with_capacity(slots.len());
+    let mut raw = Vec::new();
+    for (report, evals) in slots.into_iter().flatten() {
+        if let Some(evals) = evals {
+            raw.push((report.name.clone(), evals));
+        }
+        reports.push(report);
+    }
+    Ok(Analyzed {
+        reports,
+        raw,
+        hashes,
+        reused,
+    })
+}
+
+/// The stored report (and raw eigenvalues, if kept) of `layer` at the frozen `step`, marked as reused from it.
+fn reuse(
+    ctx: &WorkerContext,
+    job: &Job,
+    step: u64,
+    layer: &str,
+) -> Option<(LayerReport, Option<Vec<f64>>)> {
+    let mut report = ctx
+        .store
+        .layer_report(&job.run, step, layer)
+        .ok()
+        .flatten()?;
+    let evals = ctx
+        .store
+        .raw_eigenvalues(&job.run, step, layer)
+        .ok()
+        .flatten();
+    report.reused_from_step = Some(step);
+    Some((report, evals))
 }
 
 /// A checkpoint of spectra files (one file, or the rank files of one step): the eigenvalues are in the files, so

@@ -13,19 +13,6 @@ use common::*;
 use htsr_contracts::{CheckpointStatus, LayerStatus, LiveEvent};
 use htsr_engine::analyze::{analyze_checkpoint, AnalyzeOptions};
 
-fn two_run_backlog(dir: &Path, per_run: u64) {
-    for i in 1..=per_run {
-        // runA: the step comes from `htsr.step` metadata (100 x the number in the name).
-        let spec = Spec {
-            step: Some(i * 100),
-            ..Spec::seed(i)
-        };
-        write_checkpoint(&dir.join("runA"), &step_name(i), &spec);
-        // runB: from the name.
-        write_checkpoint(&dir.join("runB"), &step_name(i * 10), &Spec::seed(1000 + i));
-    }
-}
-
 #[test]
 fn a_backlog_in_two_runs_is_stored_once_and_a_restart_analyzes_nothing_new() {
     let tmp = tempfile::tempdir().unwrap();

@@ -2,7 +2,8 @@
 
 use plotters::prelude::*;
 
-use crate::esd::{fit_end, EsdPanel};
+use crate::chart::fit_end;
+use crate::esd::EsdPanel;
 use crate::font::FAMILY;
 use crate::line::LineChart;
 use crate::render::{self, OrDraw};

@@ -6,7 +6,7 @@ use htsr_contracts::Phase;
 use crate::phase_map::phase_map_svg;
 use crate::render::{escape, short_number};
 use crate::report::{
-    file_stem, Report, RunSection, ALPHA_CELL, ESD_CELL, OVERLAY_CELL, SWEEP_SIZE,
+    file_stem, EsdSet, Report, RunSection, ALPHA_CELL, ESD_CELL, OVERLAY_CELL, SWEEP_SIZE,
 };
 use crate::style::{phase_colour, NO_PHASE};
 use crate::Error;
@@ -195,42 +195,7 @@ fn run_section(r: &RunSection) -> Result<String, Error> {
         s.push_str("</div>");
     }
     for set in &r.esd {
-        s.push_str(&format!("<h3>ESDs at step {}</h3>", set.step));
-        let source = if set.raw == set.panels.len() {
-            "raw eigenvalues".to_string()
-        } else if set.raw == 0 {
-            "the stored 96-bin histogram (raw eigenvalues are kept for a run's latest and pinned checkpoints: <code>htsr-watch db pin</code>)".to_string()
-        } else {
-            format!(
-                "raw eigenvalues for {} layers, the stored histogram for the others",
-                set.raw
-            )
-        };
-        s.push_str(&format!(
-            r#"<p class="note">Density of the eigenvalues on log-log axes from {source}; red: the power-law fit from xmin (dashed orange) with slope −α; blue: the Marchenko-Pastur density and its bulk edges (dashed); purple: detX.</p>"#,
-        ));
-        if !set.without_spectrum.is_empty() {
-            let items: Vec<String> = set
-                .without_spectrum
-                .iter()
-                .map(|(l, why)| format!("{} ({})", escape(l), escape(why)))
-                .collect();
-            s.push_str(&format!(
-                r#"<p class="note">No spectrum: {}</p>"#,
-                items.join(", ")
-            ));
-        }
-        s.push_str(r#"<div class="panels">"#);
-        for p in &set.panels {
-            s.push_str(&format!(
-                "<figure>{}</figure>",
-                inline_svg(
-                    &p.to_svg(ESD_CELL.0, ESD_CELL.1)?,
-                    &format!("ESD of {} at step {}", p.title, set.step)
-                )
-            ));
-        }
-        s.push_str("</div>");
+        s.push_str(&esd_section(set)?);
     }
     if !r.missing_steps.is_empty() {
         let m: Vec<String> = r.missing_steps.iter().map(u64::to_string).collect();
@@ -240,6 +205,48 @@ fn run_section(r: &RunSection) -> Result<String, Error> {
         ));
     }
     s.push_str("</section>");
+    Ok(s)
+}
+
+/// One step's ESD panels, with a note on what they were drawn from and the layers that have no spectrum.
+fn esd_section(set: &EsdSet) -> Result<String, Error> {
+    let mut s = String::new();
+    s.push_str(&format!("<h3>ESDs at step {}</h3>", set.step));
+    let source = if set.raw == set.panels.len() {
+        "raw eigenvalues".to_string()
+    } else if set.raw == 0 {
+        "the stored 96-bin histogram (raw eigenvalues are kept for a run's latest and pinned checkpoints: <code>htsr-watch db pin</code>)".to_string()
+    } else {
+        format!(
+            "raw eigenvalues for {} layers, the stored histogram for the others",
+            set.raw
+        )
+    };
+    s.push_str(&format!(
+        r#"<p class="note">Density of the eigenvalues on log-log axes from {source}; red: the power-law fit from xmin (dashed orange) with slope −α; blue: the Marchenko-Pastur density and its bulk edges (dashed); purple: detX.</p>"#,
+    ));
+    if !set.without_spectrum.is_empty() {
+        let items: Vec<String> = set
+            .without_spectrum
+            .iter()
+            .map(|(l, why)| format!("{} ({})", escape(l), escape(why)))
+            .collect();
+        s.push_str(&format!(
+            r#"<p class="note">No spectrum: {}</p>"#,
+            items.join(", ")
+        ));
+    }
+    s.push_str(r#"<div class="panels">"#);
+    for p in &set.panels {
+        s.push_str(&format!(
+            "<figure>{}</figure>",
+            inline_svg(
+                &p.to_svg(ESD_CELL.0, ESD_CELL.1)?,
+                &format!("ESD of {} at step {}", p.title, set.step)
+            )
+        ));
+    }
+    s.push_str("</div>");
     Ok(s)
 }
 

@@ -45,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+mod chart;
 mod esd;
 mod font;
 mod grid;

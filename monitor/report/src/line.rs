@@ -4,7 +4,7 @@
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
-use crate::esd::{configure_mesh, draw_header};
+use crate::chart::{configure_mesh, draw_header};
 use crate::legend::{self, Entry, Key};
 use crate::render::{self, Area, OrDraw};
 use crate::style::{palette, Rgb};

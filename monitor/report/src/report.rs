@@ -180,6 +180,165 @@ fn batch_size(store: &dyn History, run: &str, step: u64) -> Result<Option<f64>, 
         .filter(|b| b.is_finite() && *b > 0.0))
 }
 
+/// The runs `options` names (all of them when it names none), in natural order; an error names the runs there are.
+fn select_runs(store: &dyn History, options: &ReportOptions) -> Result<Vec<RunSummary>, Error> {
+    let mut all = store.runs()?;
+    // A sweep's runs in the order of their numbers: bs-16, bs-64, bs-256 (the store orders them as bytes).
+    all.sort_by(|a, b| natural_cmp(&a.run, &b.run));
+    if all.is_empty() {
+        return Err(Error::Usage("the store holds no runs yet".into()));
+    }
+    if options.runs.is_empty() {
+        return Ok(all);
+    }
+    let names: Vec<&str> = all.iter().map(|r| r.run.as_str()).collect();
+    options
+        .runs
+        .iter()
+        .map(|want| {
+            all.iter().find(|r| &r.run == want).cloned().ok_or_else(|| {
+                Error::Usage(format!(
+                    "no run {want:?} in the store; its runs: {}",
+                    names.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// One run's section and its layers' alpha series (for the overlays); marks in `found_steps` which of the asked
+/// steps this run holds.
+fn run_section(
+    store: &dyn History,
+    summary: RunSummary,
+    options: &ReportOptions,
+    found_steps: &mut [bool],
+) -> Result<(RunSection, Vec<LayerSeries>), Error> {
+    let run = summary.run.clone();
+    let steps = store.steps(&run)?;
+    let losses = htsr_api::loss_series(&store.checkpoints(&run)?);
+    let wanted = |layer: &str| options.layers.as_ref().is_none_or(|re| re.is_match(layer));
+    let (mut shown, mut hidden, mut alpha, mut series) = (vec![], vec![], vec![], vec![]);
+    for layer in store.layer_names(&run)?.into_iter().filter(|l| wanted(l)) {
+        let t = store.trajectory(&run, &layer)?;
+        if !has_data(&t) {
+            hidden.push(layer);
+            continue;
+        }
+        alpha.push(alpha_chart(&layer, &t, &losses));
+        let pts = t
+            .iter()
+            .filter_map(|p| Some((p.step as f64, p.alpha?)))
+            .collect();
+        series.push((layer.clone(), pts));
+        shown.push(layer);
+    }
+    let max_columns = options.max_columns.unwrap_or(DEFAULT_MAX_COLUMNS).max(2);
+    let mut grid = store.phase_grid(&run, Some(max_columns), None)?;
+    let keep: Vec<usize> = (0..grid.layers.len())
+        .filter(|&i| shown.contains(&grid.layers[i]))
+        .collect();
+    grid.cells = keep.iter().map(|&i| grid.cells[i].clone()).collect();
+    grid.layers = keep.iter().map(|&i| grid.layers[i].clone()).collect();
+    let (esd_steps, missing_steps) = esd_steps(&steps, &options.steps, found_steps);
+    let esd = esd_steps
+        .into_iter()
+        .map(|step| esd_set(store, &run, step, &shown))
+        .collect::<Result<_, _>>()?;
+    let section = RunSection {
+        batch_size: batch_size(store, &run, summary.last_step)?,
+        summary,
+        phase_grid: grid,
+        alpha,
+        esd,
+        hidden_layers: hidden,
+        missing_steps,
+    };
+    Ok((section, series))
+}
+
+/// The steps whose ESDs a run shows (the asked ones it has, else its first and last) and the asked ones it lacks.
+fn esd_steps(steps: &[u64], asked: &[u64], found: &mut [bool]) -> (Vec<u64>, Vec<u64>) {
+    if asked.is_empty() {
+        let mut shown: Vec<u64> = steps
+            .first()
+            .into_iter()
+            .chain(steps.last())
+            .copied()
+            .collect();
+        shown.dedup();
+        return (shown, Vec::new());
+    }
+    let (mut shown, mut missing) = (Vec::new(), Vec::new());
+    for (i, s) in asked.iter().enumerate() {
+        if steps.binary_search(s).is_ok() {
+            found[i] = true;
+            shown.push(*s);
+        } else {
+            missing.push(*s);
+        }
+    }
+    (shown, missing)
+}
+
+/// The ESD panels of `layers` at one step: raw eigenvalues where the store kept them, else the stored histogram;
+/// layers with neither are listed with the reason.
+fn esd_set(store: &dyn History, run: &str, step: u64, layers: &[String]) -> Result<EsdSet, Error> {
+    let mut set = EsdSet {
+        step,
+        panels: Vec::new(),
+        raw: 0,
+        without_spectrum: Vec::new(),
+    };
+    for layer in layers {
+        let Some(report) = store.layer_report(run, step, layer)? else {
+            continue;
+        };
+        let raw = store.raw_eigenvalues(run, step, layer)?;
+        let is_raw = raw.is_some();
+        match EsdPanel::from_report(layer.as_str(), &report, raw) {
+            Some(p) => {
+                set.raw += usize::from(is_raw);
+                set.panels.push(p);
+            }
+            None => set.without_spectrum.push((
+                layer.clone(),
+                report
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| report.status.as_str().to_string()),
+            )),
+        }
+    }
+    Ok(set)
+}
+
+/// The error for an asked step that no selected run holds, naming the steps each run has.
+fn missing_step(store: &dyn History, runs: &[RunSection], step: u64) -> Error {
+    let run_steps: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let s = store.steps(&r.summary.run).unwrap_or_default();
+            format!(
+                "{} has steps {}..{} ({} checkpoints)",
+                r.summary.run,
+                s.first().copied().unwrap_or(0),
+                s.last().copied().unwrap_or(0),
+                s.len()
+            )
+        })
+        .collect();
+    let which = if runs.len() == 1 {
+        "the run"
+    } else {
+        "any of the runs"
+    };
+    Error::Usage(format!(
+        "no checkpoint at step {step} in {which}; {}",
+        run_steps.join("; ")
+    ))
+}
+
 impl Report {
     /// Reads what `options` asks for from `history` and draws every chart. The history is read as it stood when
     /// this began ([`Cut`]): checkpoints a running daemon stores meanwhile are not half in the report. Errors: a run
@@ -188,150 +347,19 @@ impl Report {
     pub fn from_history(history: &dyn History, options: &ReportOptions) -> Result<Report, Error> {
         let cut = Cut::new(history)?;
         let store: &dyn History = &cut;
-        let mut all = store.runs()?;
-        // A sweep's runs in the order of their numbers: bs-16, bs-64, bs-256 (the store orders them as bytes).
-        all.sort_by(|a, b| natural_cmp(&a.run, &b.run));
-        if all.is_empty() {
-            return Err(Error::Usage("the store holds no runs yet".into()));
-        }
-        let names: Vec<&str> = all.iter().map(|r| r.run.as_str()).collect();
-        let selected: Vec<RunSummary> = if options.runs.is_empty() {
-            all.clone()
-        } else {
-            let mut out = Vec::new();
-            for want in &options.runs {
-                match all.iter().find(|r| &r.run == want) {
-                    Some(r) => out.push(r.clone()),
-                    None => {
-                        return Err(Error::Usage(format!(
-                            "no run {want:?} in the store; its runs: {}",
-                            names.join(", ")
-                        )))
-                    }
-                }
-            }
-            out
-        };
-        let wanted = |layer: &str| options.layers.as_ref().is_none_or(|re| re.is_match(layer));
-        let max_columns = options.max_columns.unwrap_or(DEFAULT_MAX_COLUMNS).max(2);
-
+        let selected = select_runs(store, options)?;
         let mut runs = Vec::new();
         let mut found_steps = vec![false; options.steps.len()];
         // Per run: (layer, alpha series) for the overlays.
         let mut series_by_run: Vec<Vec<LayerSeries>> = Vec::new();
         for summary in selected {
-            let run = summary.run.clone();
-            let steps = store.steps(&run)?;
-            let losses = htsr_api::loss_series(&store.checkpoints(&run)?);
-            let mut shown = Vec::new();
-            let mut hidden = Vec::new();
-            let mut alpha = Vec::new();
-            let mut series = Vec::new();
-            for layer in store.layer_names(&run)?.into_iter().filter(|l| wanted(l)) {
-                let t = store.trajectory(&run, &layer)?;
-                if has_data(&t) {
-                    alpha.push(alpha_chart(&layer, &t, &losses));
-                    let pts: Vec<(f64, f64)> = t
-                        .iter()
-                        .filter_map(|p| Some((p.step as f64, p.alpha?)))
-                        .collect();
-                    series.push((layer.clone(), pts));
-                    shown.push(layer);
-                } else {
-                    hidden.push(layer);
-                }
-            }
-            let mut grid = store.phase_grid(&run, Some(max_columns), None)?;
-            let keep: Vec<usize> = (0..grid.layers.len())
-                .filter(|&i| shown.contains(&grid.layers[i]))
-                .collect();
-            grid.cells = keep.iter().map(|&i| grid.cells[i].clone()).collect();
-            grid.layers = keep.iter().map(|&i| grid.layers[i].clone()).collect();
-
-            let mut esd_steps: Vec<u64> = Vec::new();
-            let mut missing_steps = Vec::new();
-            if options.steps.is_empty() {
-                esd_steps.extend(steps.first());
-                esd_steps.extend(steps.last());
-                esd_steps.dedup();
-            } else {
-                for (i, s) in options.steps.iter().enumerate() {
-                    if steps.binary_search(s).is_ok() {
-                        found_steps[i] = true;
-                        esd_steps.push(*s);
-                    } else {
-                        missing_steps.push(*s);
-                    }
-                }
-            }
-            let mut esd = Vec::new();
-            for step in esd_steps {
-                let mut set = EsdSet {
-                    step,
-                    panels: Vec::new(),
-                    raw: 0,
-                    without_spectrum: Vec::new(),
-                };
-                for layer in &shown {
-                    let Some(report) = store.layer_report(&run, step, layer)? else {
-                        continue;
-                    };
-                    let raw = store.raw_eigenvalues(&run, step, layer)?;
-                    let is_raw = raw.is_some();
-                    match EsdPanel::from_report(layer.as_str(), &report, raw) {
-                        Some(p) => {
-                            set.raw += usize::from(is_raw);
-                            set.panels.push(p);
-                        }
-                        None => set.without_spectrum.push((
-                            layer.clone(),
-                            report
-                                .reason
-                                .clone()
-                                .unwrap_or_else(|| report.status.as_str().to_string()),
-                        )),
-                    }
-                }
-                esd.push(set);
-            }
-            let batch_size = batch_size(store, &run, summary.last_step)?;
+            let (section, series) = run_section(store, summary, options, &mut found_steps)?;
+            runs.push(section);
             series_by_run.push(series);
-            runs.push(RunSection {
-                summary,
-                batch_size,
-                phase_grid: grid,
-                alpha,
-                esd,
-                hidden_layers: hidden,
-                missing_steps,
-            });
         }
         if let Some(i) = found_steps.iter().position(|f| !f) {
-            let run_steps: Vec<String> = runs
-                .iter()
-                .map(|r| {
-                    let s = store.steps(&r.summary.run).unwrap_or_default();
-                    format!(
-                        "{} has steps {}..{} ({} checkpoints)",
-                        r.summary.run,
-                        s.first().copied().unwrap_or(0),
-                        s.last().copied().unwrap_or(0),
-                        s.len()
-                    )
-                })
-                .collect();
-            return Err(Error::Usage(format!(
-                "no checkpoint at step {} in {}; {}",
-                options.steps[i],
-                if runs.len() == 1 {
-                    "the run"
-                } else {
-                    "any of the runs"
-                },
-                run_steps.join("; ")
-            )));
+            return Err(missing_step(store, &runs, options.steps[i]));
         }
-
         let overlays = overlays(&runs, &series_by_run);
         let sweep = sweep_chart(&runs);
         Ok(Report {

@@ -115,10 +115,23 @@ def read(run_dir):
     return out
 
 
+def finite_or_named(v):
+    """JSON has no NaN or infinities: they travel as the strings the Rust side reads back."""
+    if isinstance(v, float) and v != v:
+        return "NaN"
+    if isinstance(v, float) and v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    if isinstance(v, dict):
+        return {k: finite_or_named(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [finite_or_named(x) for x in v]
+    return v
+
+
 def main():
     mode = sys.argv[1]
     if mode == "read":
-        print(json.dumps(read(sys.argv[2])))
+        print(json.dumps(finite_or_named(read(sys.argv[2])), allow_nan=False))
     elif mode == "text_pb":
         from tensorboard.plugins.text.summary_v2 import text_pb
 

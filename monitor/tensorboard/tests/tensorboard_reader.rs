@@ -2,7 +2,8 @@
 //! writes.
 //!
 //! The Python interpreter is the project's virtual environment, `.venv/bin/python` at the repository root,
-//! which `bash scripts/setup` creates with the `tensorboard` package. These tests FAIL, never skip, when it
+//! which `bash scripts/setup --test` creates with the `tensorboard` package. Plain `cargo test` leaves them out
+//! (ignored); `scripts/test` runs them with `--include-ignored`, and then they fail, never skip, when that Python
 //! cannot be run.
 
 mod common;
@@ -10,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Json;
+use common::{Json, Read};
 use htsr_tensorboard::proto::{event::What, summary_value::Value};
 use htsr_tensorboard::{read_events, EventWriter, HistogramProto, Summary};
 
@@ -58,21 +59,22 @@ fn run_script(args: &[&str]) -> String {
 /// What TensorBoard loads from a run folder.
 fn tensorboard_read(run_dir: &Path) -> Json {
     let out = run_script(&["read", run_dir.to_str().expect("UTF-8 path")]);
-    let json = Json::parse(out.trim());
-    assert_eq!(json.get("file_version").f64(), 2.0);
+    let json = common::parse(out.trim());
+    assert_eq!(json.key("file_version").f64(), 2.0);
     json
 }
 
 /// Rows of `section` whose "tag" is `tag`, in TensorBoard's order.
 fn rows<'a>(json: &'a Json, section: &str, tag: &str) -> Vec<&'a Json> {
-    json.get(section)
+    json.key(section)
         .arr()
         .iter()
-        .filter(|r| r.get("tag").str() == tag)
+        .filter(|r| r.key("tag").str() == tag)
         .collect()
 }
 
 #[test]
+#[ignore = "needs .venv from bash scripts/setup --test; scripts/test runs it"]
 fn scalars_are_bit_exact_at_out_of_order_steps_and_two_tags() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = EventWriter::create(tmp.path()).unwrap();
@@ -105,7 +107,7 @@ fn scalars_are_bit_exact_at_out_of_order_steps_and_two_tags() {
 
     let json = tensorboard_read(tmp.path());
     assert_eq!(
-        json.get("tags").get("scalars").strs(),
+        json.key("tags").key("scalars").strs(),
         vec!["layer.3/alpha", "train/loss"]
     );
 
@@ -118,13 +120,13 @@ fn scalars_are_bit_exact_at_out_of_order_steps_and_two_tags() {
             "{tag}: TensorBoard dropped or added points"
         );
         for (k, (row, &(step, v))) in got.iter().zip(written.iter()).enumerate() {
-            assert_eq!(row.get("step").i64(), step, "{tag} #{k}");
+            assert_eq!(row.key("step").i64(), step, "{tag} #{k}");
             assert_eq!(
-                row.get("wall_time").f64(),
+                row.key("wall_time").f64(),
                 wall(wall_base + k),
                 "{tag} #{k}"
             );
-            let bits = row.get("bits").i64() as u32;
+            let bits = row.key("bits").i64() as u32;
             assert_eq!(
                 bits,
                 v.to_bits(),
@@ -134,32 +136,33 @@ fn scalars_are_bit_exact_at_out_of_order_steps_and_two_tags() {
             );
             // The double TensorBoard holds is exactly the f32.
             assert_eq!(
-                row.get("value").f64().to_bits(),
+                row.key("value").f64().to_bits(),
                 (v as f64).to_bits(),
                 "{tag} #{k}"
             );
         }
     }
     let last = rows(&json, "scalars", "train/loss").pop().unwrap();
-    assert_eq!(last.get("step").i64(), 8);
-    assert!(last.get("value").f64().is_nan());
+    assert_eq!(last.key("step").i64(), 8);
+    assert!(last.key("value").f64().is_nan());
 
     // TensorBoard's data layer sees both tags as scalars, with the same bits.
     for tag in ["train/loss", "layer.3/alpha"] {
-        let dl = json.get("data_layer").get(tag);
-        assert_eq!(dl.get("plugin").str(), "scalars", "{tag}");
-        assert_eq!(dl.get("data_class").str(), "DATA_CLASS_SCALAR", "{tag}");
+        let dl = json.key("data_layer").key(tag);
+        assert_eq!(dl.key("plugin").str(), "scalars", "{tag}");
+        assert_eq!(dl.key("data_class").str(), "DATA_CLASS_SCALAR", "{tag}");
     }
     let migrated = rows(&json, "migrated_scalars", "layer.3/alpha");
     assert_eq!(migrated.len(), alpha.len());
     for (row, &(step, v)) in migrated.iter().zip(alpha.iter()) {
-        assert_eq!(row.get("dtype").str(), "float32");
-        assert_eq!(row.get("step").i64(), step);
-        assert_eq!(row.get("bits").i64() as u32, v.to_bits());
+        assert_eq!(row.key("dtype").str(), "float32");
+        assert_eq!(row.key("step").i64(), step);
+        assert_eq!(row.key("bits").i64() as u32, v.to_bits());
     }
 }
 
 #[test]
+#[ignore = "needs .venv from bash scripts/setup --test; scripts/test runs it"]
 fn histograms_match_what_was_written() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = EventWriter::create(tmp.path()).unwrap();
@@ -212,7 +215,7 @@ fn histograms_match_what_was_written() {
 
     let json = tensorboard_read(tmp.path());
     assert_eq!(
-        json.get("tags").get("histograms").strs(),
+        json.key("tags").key("histograms").strs(),
         vec!["layer1/esd", "prebinned", "single"]
     );
     let mut got = rows(&json, "histograms", "layer1/esd");
@@ -220,68 +223,69 @@ fn histograms_match_what_was_written() {
     got.extend(rows(&json, "histograms", "single"));
     assert_eq!(got.len(), 5);
     for (row, (tag, step, h)) in got.iter().zip(&written) {
-        assert_eq!(row.get("tag").str(), tag);
-        assert_eq!(row.get("step").i64(), *step);
-        assert_eq!(row.get("min").f64(), h.min, "{tag}@{step}");
-        assert_eq!(row.get("max").f64(), h.max, "{tag}@{step}");
-        assert_eq!(row.get("num").f64(), h.num, "{tag}@{step}");
-        assert_eq!(row.get("sum").f64(), h.sum, "{tag}@{step}");
-        assert_eq!(row.get("sum_squares").f64(), h.sum_squares, "{tag}@{step}");
+        assert_eq!(row.key("tag").str(), tag);
+        assert_eq!(row.key("step").i64(), *step);
+        assert_eq!(row.key("min").f64(), h.min, "{tag}@{step}");
+        assert_eq!(row.key("max").f64(), h.max, "{tag}@{step}");
+        assert_eq!(row.key("num").f64(), h.num, "{tag}@{step}");
+        assert_eq!(row.key("sum").f64(), h.sum, "{tag}@{step}");
+        assert_eq!(row.key("sum_squares").f64(), h.sum_squares, "{tag}@{step}");
         assert_eq!(
-            row.get("bucket_limit").f64s(),
+            row.key("bucket_limit").f64s(),
             h.bucket_limit,
             "{tag}@{step}"
         );
-        assert_eq!(row.get("bucket").f64s(), h.bucket, "{tag}@{step}");
+        assert_eq!(row.key("bucket").f64s(), h.bucket, "{tag}@{step}");
     }
 
     // Independent expectations, not taken from the file.
     let esd = got[0];
-    assert_eq!(esd.get("step").i64(), 20);
-    assert_eq!(esd.get("num").f64(), spectrum.len() as f64);
-    assert_eq!(esd.get("min").f64(), -0.25);
-    assert_eq!(esd.get("max").f64(), 1000.0);
+    assert_eq!(esd.key("step").i64(), 20);
+    assert_eq!(esd.key("num").f64(), spectrum.len() as f64);
+    assert_eq!(esd.key("min").f64(), -0.25);
+    assert_eq!(esd.key("max").f64(), 1000.0);
     assert_eq!(
-        esd.get("bucket").f64s().iter().sum::<f64>(),
+        esd.key("bucket").f64s().iter().sum::<f64>(),
         spectrum.len() as f64
     );
     // No empty outer buckets: first and last hold data, and the last
     // right edge is above max.
-    let counts_esd = esd.get("bucket").f64s();
+    let counts_esd = esd.key("bucket").f64s();
     assert!(counts_esd[0] > 0.0 && *counts_esd.last().unwrap() > 0.0);
-    assert!(*esd.get("bucket_limit").f64s().last().unwrap() > 1000.0);
+    assert!(*esd.key("bucket_limit").f64s().last().unwrap() > 1000.0);
     let small = got[1];
-    assert_eq!(small.get("step").i64(), 10); // out of order: kept
+    assert_eq!(small.key("step").i64(), 10); // out of order: kept
     let nonzero: Vec<f64> = small
-        .get("bucket")
+        .key("bucket")
         .f64s()
         .into_iter()
         .filter(|&c| c > 0.0)
         .collect();
     assert_eq!(nonzero, vec![1.0, 2.0, 1.0]);
     let pre = got[2];
-    assert_eq!(pre.get("bucket_limit").f64s(), limits);
-    assert_eq!(pre.get("bucket").f64s(), counts);
-    assert_eq!(pre.get("wall_time").f64(), 42.0);
+    assert_eq!(pre.key("bucket_limit").f64s(), limits);
+    assert_eq!(pre.key("bucket").f64s(), counts);
+    assert_eq!(pre.key("wall_time").f64(), 42.0);
     let (single, empty) = (got[3], got[4]);
-    assert_eq!(single.get("bucket").f64s(), vec![1.0]);
+    assert_eq!(single.key("bucket").f64s(), vec![1.0]);
     assert_eq!(
-        (single.get("min").f64(), single.get("max").f64()),
+        (single.key("min").f64(), single.key("max").f64()),
         (3.0, 3.0)
     );
-    assert!(single.get("bucket_limit").f64s()[0] > 3.0);
-    assert_eq!(empty.get("step").i64(), 5);
-    assert_eq!(empty.get("num").f64(), 0.0);
-    assert!(empty.get("bucket").arr().is_empty());
+    assert!(single.key("bucket_limit").f64s()[0] > 3.0);
+    assert_eq!(empty.key("step").i64(), 5);
+    assert_eq!(empty.key("num").f64(), 0.0);
+    assert!(empty.key("bucket").arr().is_empty());
 
     for tag in ["layer1/esd", "prebinned", "single"] {
-        let dl = json.get("data_layer").get(tag);
-        assert_eq!(dl.get("plugin").str(), "histograms", "{tag}");
-        assert_eq!(dl.get("data_class").str(), "DATA_CLASS_TENSOR", "{tag}");
+        let dl = json.key("data_layer").key(tag);
+        assert_eq!(dl.key("plugin").str(), "histograms", "{tag}");
+        assert_eq!(dl.key("data_class").str(), "DATA_CLASS_TENSOR", "{tag}");
     }
 }
 
 #[test]
+#[ignore = "needs .venv from bash scripts/setup --test; scripts/test runs it"]
 fn text_is_read_by_the_text_plugin() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = EventWriter::create(tmp.path()).unwrap();
@@ -303,23 +307,24 @@ fn text_is_read_by_the_text_plugin() {
     let got = rows(&json, "text", "notes");
     assert_eq!(got.len(), notes.len());
     for (row, (step, md)) in got.iter().zip(notes) {
-        assert_eq!(row.get("step").i64(), step);
-        assert_eq!(row.get("wall_time").f64(), 1.25 + step as f64);
-        assert_eq!(row.get("string").str(), md);
-        assert!(row.get("shape").arr().is_empty(), "rank 0");
+        assert_eq!(row.key("step").i64(), step);
+        assert_eq!(row.key("wall_time").f64(), 1.25 + step as f64);
+        assert_eq!(row.key("string").str(), md);
+        assert!(row.key("shape").arr().is_empty(), "rank 0");
     }
     assert_eq!(
-        rows(&json, "text", "config")[0].get("string").str(),
+        rows(&json, "text", "config")[0].key("string").str(),
         "lr = `1e-3`"
     );
     for tag in ["config", "notes"] {
-        let dl = json.get("data_layer").get(tag);
-        assert_eq!(dl.get("plugin").str(), "text", "{tag}");
-        assert_eq!(dl.get("data_class").str(), "DATA_CLASS_TENSOR", "{tag}");
+        let dl = json.key("data_layer").key(tag);
+        assert_eq!(dl.key("plugin").str(), "text", "{tag}");
+        assert_eq!(dl.key("data_class").str(), "DATA_CLASS_TENSOR", "{tag}");
     }
 }
 
 #[test]
+#[ignore = "needs .venv from bash scripts/setup --test; scripts/test runs it"]
 fn text_summary_is_byte_identical_to_tensorboards_text_pb() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = EventWriter::create(tmp.path()).unwrap();
@@ -339,6 +344,7 @@ fn text_summary_is_byte_identical_to_tensorboards_text_pb() {
 }
 
 #[test]
+#[ignore = "needs .venv from bash scripts/setup --test; scripts/test runs it"]
 fn tensorboard_reads_two_files_created_in_the_same_second() {
     let tmp = tempfile::tempdir().unwrap();
     let mut a = EventWriter::create(tmp.path()).unwrap();
@@ -350,7 +356,7 @@ fn tensorboard_reads_two_files_created_in_the_same_second() {
     b.close().unwrap();
 
     let json = tensorboard_read(tmp.path());
-    assert_eq!(json.get("tags").get("scalars").strs(), vec!["a", "b"]);
-    assert_eq!(rows(&json, "scalars", "a")[0].get("value").f64(), 1.5);
-    assert_eq!(rows(&json, "scalars", "b")[0].get("value").f64(), 2.5);
+    assert_eq!(json.key("tags").key("scalars").strs(), vec!["a", "b"]);
+    assert_eq!(rows(&json, "scalars", "a")[0].key("value").f64(), 1.5);
+    assert_eq!(rows(&json, "scalars", "b")[0].key("value").f64(), 2.5);
 }

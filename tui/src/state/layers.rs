@@ -35,12 +35,7 @@ impl LayerRow {
         let fin = |v: f64| v.is_finite().then_some(v);
         LayerRow {
             name: r.name.clone(),
-            shape: r
-                .shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("x"),
+            shape: r.shape_text(),
             status: r.status,
             phase: r.phase(),
             very_heavy_tailed: r.phase.as_ref().is_some_and(|v| v.very_heavy_tailed),

@@ -75,12 +75,7 @@ fn info_lines(
 ) -> Vec<Line<'static>> {
     let mut first = vec![Span::styled(super::style::safe(layer), bold())];
     if let Some(r) = report {
-        let shape = r
-            .shape
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("x");
+        let shape = r.shape_text();
         first.push(Span::raw(format!(" · {shape} {}", r.layer_type.as_str())));
     }
     let Some(p) = p else {
@@ -324,19 +319,12 @@ fn draw_esd(frame: &mut Frame, area: Rect, h: &EsdHistogram, step: u64) {
     let xb = [h.log10_lo, h.log10_hi.max(h.log10_lo + 1e-6)];
     let yb = bounds(esd.iter().map(|p| p.1));
     let vline = |x: f64| vec![(x, yb[0]), (x, yb[1])];
-    // Power law from xmin: p(x) = f (alpha-1)/xmin (x/xmin)^-alpha, f the tail's share of eigenvalues,
-    // a straight line of slope -alpha in log-log.
-    let fit: Vec<(f64, f64)> = match (h.alpha, h.xmin) {
-        (Some(alpha), Some(xmin)) if alpha > 1.0 && xmin > 0.0 => {
-            let lx = xmin.log10();
-            let tail: u64 = (0..h.counts.len())
-                .filter(|&i| h.bin_edges(i).1 > xmin)
-                .map(|i| h.counts[i] as u64)
-                .sum();
-            let f = tail as f64 / total;
-            let y0 = (f * (alpha - 1.0) / xmin).log10();
+    // The power law from xmin, anchored where every view anchors it, falls with slope -alpha in log-log.
+    let fit: Vec<(f64, f64)> = match (h.power_law_anchor(), h.alpha, h.xmin) {
+        (Some(y0), Some(alpha), Some(xmin)) if y0 > 0.0 => {
+            let (lx, ly) = (xmin.log10(), y0.log10());
             let x1 = h.lambda_max.max(xmin).log10();
-            vec![(lx, y0), (x1, y0 - alpha * (x1 - lx))]
+            vec![(lx, ly), (x1, ly - alpha * (x1 - lx))]
         }
         _ => Vec::new(),
     };

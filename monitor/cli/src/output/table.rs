@@ -62,12 +62,7 @@ pub fn write_table(
     )?;
     for (layer, name) in analysis.layers.iter().zip(&names) {
         let r = &layer.report;
-        let shape = r
-            .shape
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("x");
+        let shape = r.shape_text();
         let name = pad_end(&clip_front(name, name_width), name_width);
         let pl = r.power_law.as_ref();
         let reason = terminal_safe(r.reason.as_deref().unwrap_or(""));

@@ -10,6 +10,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_htsr-watch");
 
 pub use htsr_engine::test_files::*;
 
+// The daemon's own tests and these share what a stored backlog must look like.
+#[path = "../../../daemon/tests/common/backlog.rs"]
+mod backlog;
+#[allow(unused_imports)]
+pub use backlog::*;
+
 /// `htsr-watch DIR --headless --once [extra]`, waited for.
 pub fn watch_once(dir: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)

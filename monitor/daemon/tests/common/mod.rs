@@ -2,17 +2,19 @@
 //! for the event it needs (with a limit that only catches hangs), never for time and never on log text.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use htsr_contracts::{CheckpointStatus, LayerStatus, LiveEvent};
+use htsr_contracts::LiveEvent;
 use htsr_daemon::{Progress, Shutdown, Summary, WatchConfig};
 use htsr_storage::Store;
 
 pub use htsr_engine::test_files::*;
+
+mod backlog;
+pub use backlog::*;
 
 /// Limit for waits that only guard against a hang.
 pub const HANG: Duration = Duration::from_secs(180);
@@ -160,46 +162,6 @@ pub fn failed_in(events: &[LiveEvent]) -> Vec<(String, String, String)> {
 /// Opens the store a daemon left at `dir/.htsr`.
 pub fn open_store(dir: &Path) -> Store {
     Store::open(dir.join(".htsr")).unwrap().0
-}
-
-/// Asserts that `run` holds exactly `steps`, each complete with all its layers (three dense and the skipped bias).
-pub fn assert_complete(store: &Store, run: &str, steps: &[u64]) {
-    let records = store.checkpoints(run).unwrap();
-    let got: Vec<u64> = records.iter().map(|r| r.step).collect();
-    assert_eq!(got, steps, "steps of run {run}");
-    for r in &records {
-        assert_eq!(
-            r.status,
-            CheckpointStatus::Complete,
-            "{run}@{}: {:?}",
-            r.step,
-            r.errors
-        );
-        assert_eq!(r.layer_count, LAYERS_PER_CHECKPOINT, "{run}@{}", r.step);
-        let layers = store.layers_at(run, r.step).unwrap();
-        let names: BTreeSet<&str> = layers.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(
-            names,
-            BTreeSet::from(["fc1", "fc1.bias", "fc2", "fc3"]),
-            "{run}@{}",
-            r.step
-        );
-        for l in &layers {
-            if l.name == "fc1.bias" {
-                assert_eq!(l.status, LayerStatus::Skipped);
-            } else {
-                assert_eq!(
-                    l.status,
-                    LayerStatus::Success,
-                    "{run}@{} {}: {:?}",
-                    r.step,
-                    l.name,
-                    l.reason
-                );
-                assert!(l.alpha().is_some_and(|a| a.is_finite()));
-            }
-        }
-    }
 }
 
 /// The path a test writes step `step` of run directory `run` to.

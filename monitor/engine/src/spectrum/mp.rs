@@ -50,22 +50,8 @@ impl MpResult {
     }
 }
 
-/// Marchenko-Pastur density for aspect ratio Q = N/M >= 1 and scale sigma (Marchenko & Pastur 1967).
-pub fn mp_density(x: f64, sigma: f64, q: f64) -> f64 {
-    let s2 = sigma * sigma;
-    let (lo, hi) = mp_edges(sigma, q);
-    if x <= lo || x >= hi || x <= 0.0 {
-        return 0.0;
-    }
-    q / (2.0 * std::f64::consts::PI * s2 * x) * ((hi - x) * (x - lo)).sqrt()
-}
-
-/// The bulk edges sigma^2 (1 -/+ 1/sqrt(Q))^2.
-pub fn mp_edges(sigma: f64, q: f64) -> (f64, f64) {
-    let s2 = sigma * sigma;
-    let r = 1.0 / q.sqrt();
-    (s2 * (1.0 - r).powi(2), s2 * (1.0 + r).powi(2))
-}
+/// The law itself (density and bulk edges) is htsr-contracts', which the views draw with.
+pub use htsr_contracts::marchenko_pastur::{density as mp_density, edges as mp_edges};
 
 /// How a square layer (Q = 1) gets its MP fit. WeightWatcher fits the quarter-circle law to singular values there
 /// with the support fixed at [0, 2] whatever sigma is (`RMT.quarter_circle_fun`); htsr can also fit the law with
@@ -335,19 +321,6 @@ pub fn nelder_mead_1d(f: &dyn Fn(f64) -> f64, x0: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mp_density_integrates_to_one() {
-        for q in [1.5, 2.0, 4.0] {
-            let (lo, hi) = mp_edges(1.3, q);
-            let steps = 200_000;
-            let h = (hi - lo) / steps as f64;
-            let total: f64 = (0..steps)
-                .map(|i| mp_density(lo + (i as f64 + 0.5) * h, 1.3, q) * h)
-                .sum();
-            assert!((total - 1.0).abs() < 1e-3, "Q={q}: {total}");
-        }
-    }
 
     #[test]
     fn kde_matches_direct_sum() {

@@ -3,17 +3,25 @@
 
 use std::path::PathBuf;
 
+/// The store's result type, with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything the store can fail with; [`Error::kind`] sorts it into what a caller acts on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Another process holds the store (htsr's lock file, or sled's own lock).
     #[error("another process holds the lock on the store {path} (a running htsr-watch daemon?)")]
-    Locked { path: PathBuf },
+    Locked {
+        /// The store's directory.
+        path: PathBuf,
+    },
 
     /// There is no store at the path (a reading command never creates one).
     #[error("no store at {path} (the daemon creates DIR/.htsr/ when it runs: `htsr-watch DIR`)")]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// Where the store was looked for.
+        path: PathBuf,
+    },
 
     /// The store was written by a different schema version (or holds data but no version at all).
     #[error(
@@ -22,18 +30,31 @@ pub enum Error {
         understood.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
     )]
     UnsupportedVersion {
+        /// The store's directory.
         path: PathBuf,
+        /// The stored version value as its raw text (whatever bytes the version key holds).
         found: String,
+        /// The schema versions this build reads ([`crate::UNDERSTOOD_VERSIONS`]).
         understood: Vec<u32>,
     },
 
     /// A stored value or key that does not decode, or sled reports corruption: the store is damaged.
     #[error("corrupt entry in tree {tree}: {detail}")]
-    Corrupt { tree: &'static str, detail: String },
+    Corrupt {
+        /// The sled tree the bad entry is in (`reports`, `meta`, ...).
+        tree: &'static str,
+        /// What failed to decode, in words.
+        detail: String,
+    },
 
     /// sled panicked while opening the store (it does on some damaged files).
     #[error("the store {path} cannot be read: sled panicked ({detail})")]
-    Panicked { path: PathBuf, detail: String },
+    Panicked {
+        /// The store's directory.
+        path: PathBuf,
+        /// sled's panic message.
+        detail: String,
+    },
 
     /// The caller handed the store something inconsistent (duplicate layer names, raw eigenvalues of an
     /// unknown layer, ...). Nothing was written.
@@ -44,9 +65,13 @@ pub enum Error {
     /// would lose it, and the two would replace each other on every restart.
     #[error("run {run:?} step {step} is already stored from {stored}; {new} claims the same run and step (give each checkpoint its own htsr.step)")]
     Conflict {
+        /// The run both files claim.
         run: String,
+        /// The step both files claim.
         step: u64,
+        /// The path of the file already stored under (run, step), relative to the watched directory.
         stored: String,
+        /// The path of the file that claims the same (run, step), relative to the watched directory.
         new: String,
     },
 
@@ -58,17 +83,24 @@ pub enum Error {
     #[error(
         "the store {path} is not open (reopening it after an I/O error failed; it is retried)"
     )]
-    Unavailable { path: PathBuf },
+    Unavailable {
+        /// The store's directory.
+        path: PathBuf,
+    },
 
+    /// sled failed (I/O, corruption or a held lock; [`Error::kind`] tells which).
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
 
+    /// A stored value did not (de)serialize as JSON: counted as corruption.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
 
+    /// Writing or reading CSV failed (an export).
     #[error("csv: {0}")]
     Csv(#[from] csv::Error),
 
+    /// A file operation outside sled failed (lock file, export file, directory).
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -80,6 +112,7 @@ pub enum ErrorKind {
     Locked,
     /// No space left on the device (or a quota).
     OutOfSpace,
+    /// Permission denied, or a read-only file system.
     PermissionDenied,
     /// Too many open files in the process or the system.
     TooManyOpenFiles,

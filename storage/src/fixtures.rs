@@ -12,9 +12,11 @@ use htsr_contracts::*;
 pub struct SplitMix(u64);
 
 impl SplitMix {
+    /// A generator whose stream is determined by `seed`.
     pub fn new(seed: u64) -> Self {
         SplitMix(seed)
     }
+    /// The next 64 uniformly distributed bits (splitmix64).
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -205,7 +207,7 @@ pub fn checkpoint(run: &str, step: u64, n_layers: usize) -> (CheckpointRecord, V
 }
 
 /// A tmpfs mounted over a folder for a test (which then needs root), unmounted when dropped: a disk that fills
-/// at a known size, or a read-only one.
+/// at a known size, or one made read-only.
 #[derive(Debug)]
 pub struct Tmpfs(std::path::PathBuf);
 
@@ -213,18 +215,9 @@ impl Tmpfs {
     /// Mounts a `size` tmpfs (`mount -o size=...`: "2m") over `dir`, creating it. Panics, saying why, when it
     /// cannot (not root).
     pub fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
-        Self::mount_with(dir, &format!("size={size}"))
-    }
-
-    /// Mounts a read-only tmpfs over `dir`: nothing can be created in it, whatever the user.
-    pub fn mount_read_only(dir: &std::path::Path) -> Tmpfs {
-        Self::mount_with(dir, "size=1m,ro")
-    }
-
-    fn mount_with(dir: &std::path::Path, options: &str) -> Tmpfs {
         std::fs::create_dir_all(dir).expect("creating the mount point");
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir)
             .output()
             .expect("running mount");
@@ -238,8 +231,17 @@ impl Tmpfs {
 
     /// Changes the size of the mounted tmpfs (a full disk gets room again).
     pub fn resize(&self, size: &str) {
+        self.remount(&format!("size={size}"));
+    }
+
+    /// Makes the mounted tmpfs read-only, what it holds kept: nothing can be created in it, whatever the user.
+    pub fn make_read_only(&self) {
+        self.remount("ro");
+    }
+
+    fn remount(&self, options: &str) {
         let out = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
+            .args(["-o", &format!("remount,{options}")])
             .arg(&self.0)
             .output()
             .expect("running mount");

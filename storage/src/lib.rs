@@ -4,6 +4,8 @@
 //! writes them one checkpoint at a time ([`Store::write_checkpoint`], all layers or none), and the dashboard and the
 //! exporters read them back as trajectories, phase grids and rows.
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod export;
 #[cfg(feature = "test-support")]

@@ -105,6 +105,7 @@ impl Store {
             .collect()
     }
 
+    /// The record of checkpoint (run, step), or None when it is not stored.
     pub fn checkpoint(&self, run: &str, step: u64) -> Result<Option<CheckpointRecord>> {
         Ok(
             match self

@@ -40,10 +40,12 @@ pub const NO_PHASE: u8 = 0xFE;
 /// Phase row byte for a layer index that has no report at this checkpoint.
 pub const ABSENT: u8 = 0xFF;
 
+/// The byte that stores an optional phase: its index in [`Phase::ALL`], or [`NO_PHASE`].
 pub fn phase_code(p: Option<Phase>) -> u8 {
     p.map_or(NO_PHASE, |p| p.index() as u8)
 }
 
+/// The phase of a stored byte; None for [`NO_PHASE`], [`ABSENT`] or any unknown code.
 pub fn phase_of_code(c: u8) -> Option<Phase> {
     Phase::ALL.get(c as usize).copied()
 }
@@ -82,6 +84,7 @@ fn warning_of_code(c: u8) -> Warning {
     }
 }
 
+/// A trajectory point in its stored form: a JSON array with floats rounded to f32 (the step is in the key).
 pub fn encode_point(p: &TrajectoryPoint) -> Result<Vec<u8>> {
     let t: PointTuple = (
         status_code(p.status),
@@ -102,6 +105,7 @@ pub fn encode_point(p: &TrajectoryPoint) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&t)?)
 }
 
+/// The trajectory point stored as `bytes` at `step`; an error when the bytes do not decode.
 pub fn decode_point(step: u64, bytes: &[u8]) -> Result<TrajectoryPoint> {
     let t: PointTuple = serde_json::from_slice(bytes)?;
     let f = |v: Option<f32>| v.map(f64::from);
@@ -262,6 +266,7 @@ fn expand_keys(v: serde_json::Value) -> Result<serde_json::Value> {
 /// Deflate level: 6 is within a few percent of the best ratio on these records at a fraction of level 9's cost.
 const DEFLATE_LEVEL: u8 = 6;
 
+/// A full report in its stored form: a codec byte, then deflated JSON with field names shortened.
 pub fn encode_report(r: &LayerReport) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(&shorten_keys(serde_json::to_value(r)?))?;
     let mut out = vec![CODEC_DEFLATE_SHORT_KEYS];
@@ -276,6 +281,8 @@ fn inflate(rest: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
+/// A full report from any stored codec (plain JSON, deflated JSON, deflated JSON with short keys); a
+/// [`Error::Corrupt`] for an unknown codec or bad deflate data.
 pub fn decode_report(bytes: &[u8]) -> Result<LayerReport> {
     match bytes.split_first() {
         Some((&CODEC_JSON, rest)) => Ok(serde_json::from_slice(rest)?),
@@ -291,10 +298,12 @@ pub fn decode_report(bytes: &[u8]) -> Result<LayerReport> {
     }
 }
 
+/// Raw eigenvalues as little-endian f64 bytes.
 pub fn encode_raw(evals: &[f64]) -> Vec<u8> {
     evals.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// Raw eigenvalues from little-endian f64 bytes; [`Error::Corrupt`] when the length is not a multiple of 8.
 pub fn decode_raw(bytes: &[u8]) -> Result<Vec<f64>> {
     if !bytes.len().is_multiple_of(8) {
         return Err(Error::Corrupt {

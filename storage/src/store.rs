@@ -60,7 +60,12 @@ pub enum OpenOutcome {
     Opened,
     /// sled could not open the store; it was renamed to `moved_to` (never deleted) and a fresh store created.
     /// The daemon can rebuild it from the checkpoints that still exist.
-    Recovered { moved_to: PathBuf, reason: String },
+    Recovered {
+        /// Where the damaged store now lies.
+        moved_to: PathBuf,
+        /// Why sled could not open it (the error, in words).
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for OpenOutcome {
@@ -443,6 +448,7 @@ impl Store {
         Ok(())
     }
 
+    /// Whether (run, step) is pinned, i.e. its raw eigenvalues are kept when newer checkpoints arrive.
     pub fn is_pinned(&self, run: &str, step: u64) -> Result<bool> {
         Ok(self
             .open_db()?

@@ -192,7 +192,7 @@ fn live_page(history: &dyn History) -> Result<String, String> {
     let html = match htsr_report::Report::from_history(&cut, &options) {
         Ok(report) => report.to_html().map_err(|e| e.to_string())?,
         Err(htsr_report::Error::Usage(msg)) => format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>htsr: live</title></head><body><p>{}</p>\
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>htsr: live</title><link rel=\"icon\" href=\"data:,\"></head><body><p>{}</p>\
              </body></html>",
             htsr_report::html_escape(&msg)
         ),

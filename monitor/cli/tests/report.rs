@@ -118,7 +118,8 @@ const FACTS: &str = r#"JSON.stringify({
   svgs: document.querySelectorAll('svg').length,
   emptySvgs: [...document.querySelectorAll('svg')].filter(s => { const r = s.getBoundingClientRect(); return r.width < 50 || r.height < 50; }).length,
   scripts: document.querySelectorAll('script').length,
-  external: [...document.querySelectorAll('[src],link[href]')].length
+  external: [...document.querySelectorAll('[src],link[href]')]
+      .filter(e => !(e.getAttribute('src') || e.getAttribute('href')).startsWith('data:')).length
     + [...document.querySelectorAll('a[href]')].filter(a => !a.getAttribute('href').startsWith('#')).length,
   h2: [...document.querySelectorAll('h2')].map(h => h.textContent),
   text: document.body.innerText.length,

@@ -175,3 +175,37 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     );
     assert_eq!(identity_count(&store) as usize, total);
 }
+
+#[test]
+#[ignore = "needs root: mounts a tmpfs; scripts/test runs it"]
+fn a_read_only_checkpoint_folder_says_how_to_put_the_store_elsewhere_and_that_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("readonly");
+    let disk = htsr_storage::fixtures::Tmpfs::mount(&dir, "4m");
+    write_checkpoint(&dir.join("run"), &step_name(1), &Spec::seed(1));
+    disk.make_read_only();
+
+    let out = watch_once(&dir, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "opening the store {}",
+            dir.join(".htsr").display()
+        )),
+        "the error names the store: {err}"
+    );
+    assert!(
+        err.contains("put it elsewhere with --db PATH"),
+        "the error says how to keep the store elsewhere: {err}"
+    );
+
+    let elsewhere = tmp.path().join("stores").join("readonly");
+    let out = watch_once(&dir, &["--db", elsewhere.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_complete(
+        &htsr_storage::Store::open_existing(&elsewhere).unwrap(),
+        "run",
+        &[1],
+    );
+}

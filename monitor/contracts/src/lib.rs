@@ -16,6 +16,8 @@
 //!
 //! Dependencies stay minimal (serde, and unicode-width for display widths), so that every crate, the training hook included, can use it.
 
+#![warn(missing_docs)]
+
 mod esd;
 mod floats;
 pub mod live;

@@ -11,23 +11,33 @@ use serde::{Deserialize, Serialize};
 pub enum LiveEvent {
     /// Analysis of a checkpoint started.
     Analyzing {
+        /// The run the checkpoint belongs to.
         run: String,
+        /// The checkpoint's training step.
         step: u64,
+        /// The checkpoint's path as shown to the user.
         path: String,
     },
     /// A checkpoint's results were committed to the store (all layers, one batch).
     CheckpointStored {
+        /// The run the checkpoint belongs to.
         run: String,
+        /// The checkpoint's training step.
         step: u64,
+        /// Layer reports stored for the checkpoint.
         layers: usize,
+        /// Wall-clock seconds the checkpoint's analysis took.
         seconds: f64,
         /// Layers per phase, indexed like [`crate::Phase::ALL`].
         phase_counts: crate::PhaseCounts,
     },
     /// A checkpoint could not be analyzed; it is stored as failed with this reason.
     CheckpointFailed {
+        /// The run the checkpoint belongs to.
         run: String,
+        /// The checkpoint's path as shown to the user.
         path: String,
+        /// Why it could not be analyzed, in words.
         reason: String,
     },
     /// The state of the work queue.

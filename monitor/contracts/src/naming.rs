@@ -21,11 +21,15 @@ pub mod keys {
     pub const STEP: &str = "htsr.step";
     /// The run id; overrides the directory the file is in.
     pub const RUN: &str = "htsr.run";
+    /// The epoch the training loop was in (an unsigned integer).
     pub const EPOCH: &str = "htsr.epoch";
     /// Unix seconds when the checkpoint was taken.
     pub const WALL_TIME: &str = "htsr.wall_time";
+    /// The training loss at the checkpoint (a float).
     pub const LOSS: &str = "htsr.loss";
+    /// The learning rate at the checkpoint (a float).
     pub const LR: &str = "htsr.lr";
+    /// The training batch size (an unsigned integer).
     pub const BATCH_SIZE: &str = "htsr.batch_size";
 
     /// `key` with the `htsr.` prefix added when it lacks it.
@@ -50,8 +54,11 @@ pub mod env {
     pub const MODE: &str = "HTSR_MODE";
     /// The launcher's rank and world size (torchrun), read in this order before Slurm's.
     pub const RANK: &str = "RANK";
+    /// torchrun's number of processes, read with [`RANK`].
     pub const WORLD_SIZE: &str = "WORLD_SIZE";
+    /// Slurm's task rank, read when torchrun's variables are absent.
     pub const SLURM_PROCID: &str = "SLURM_PROCID";
+    /// Slurm's number of tasks, read with [`SLURM_PROCID`].
     pub const SLURM_NTASKS: &str = "SLURM_NTASKS";
 
     /// This process's (rank, world size) from a distributed launcher's environment (torchrun's `RANK` /

@@ -8,11 +8,17 @@ use crate::model::Phase;
 /// A colour of the terminal's basic palette (every terminal has these; the user's theme decides the exact shade).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TermColour {
+    /// ANSI red (31).
     Red,
+    /// ANSI green (32).
     Green,
+    /// ANSI yellow (33).
     Yellow,
+    /// ANSI blue (34).
     Blue,
+    /// ANSI magenta (35).
     Magenta,
+    /// ANSI cyan (36).
     Cyan,
     /// The default foreground's dim neighbour (ANSI white, 37): for what is not a signal yet.
     Gray,

@@ -23,8 +23,11 @@ use crate::model::LayerKind;
 /// empty when the layer has no spectrum) and what the file says about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerSpectrum {
+    /// The weight tensor's name in the checkpoint (`fc1.weight`), which the eigenvalue tensor is named after.
     pub tensor: String,
+    /// The layer's pooled eigenvalues (squared singular values, no 1/N), ascending; empty without a spectrum.
     pub eigenvalues: Vec<f64>,
+    /// What the file's metadata says about the layer.
     pub meta: SpectrumMeta,
 }
 
@@ -43,6 +46,7 @@ pub mod keys {
     pub const FORMAT: &str = "htsr.spectra.format";
     /// This file's rank (0-based) and the number of ranks.
     pub const RANK: &str = "htsr.rank";
+    /// The number of ranks writing spectra files for the checkpoint (see [`RANK`]).
     pub const WORLD_SIZE: &str = "htsr.world_size";
     /// JSON object: tensor name -> rank that computes it, over every rank.
     pub const ASSIGNMENT: &str = "htsr.spectra.assignment";
@@ -56,16 +60,21 @@ pub mod keys {
 pub struct SpectrumMeta {
     /// The weight tensor's shape and dtype, as the training process held it.
     pub shape: Vec<usize>,
+    /// The weight tensor's dtype in safetensors' spelling (`F32`, `BF16`, ...).
     pub dtype: String,
+    /// How the tensor was read as matrices (dense, conv1d, conv2d, other).
     pub kind: LayerKind,
     /// WeightWatcher's N and M (per slice) and rf (slices pooled).
     pub N: usize,
+    /// Shorter side of each slice, min(rows, cols) (WeightWatcher `M`).
     pub M: usize,
+    /// Number of slices pooled into the spectrum (WeightWatcher `rf`).
     pub rf: usize,
     /// WeightWatcher's `sv_min` (the largest of the per-slice smallest singular values) and `rank_loss` (summed over
     /// slices), which need the per-slice spectra that pooling loses.
     #[serde(with = "crate::floats::f64_json")]
     pub sv_min: f64,
+    /// WeightWatcher's `rank_loss`: eigenvalues at or below each slice's numerical-zero level, summed over slices.
     pub rank_loss: usize,
     /// The precision the Gram matrix was accumulated in on the device: `f64`, or `f32` where the device's f64 is
     /// slow (the eigenvalues are stored as f64 either way).

@@ -10,7 +10,7 @@ use crate::readiness::ReadinessConfig;
 /// Everything `htsr-watch DIR` was asked to do.
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
-    /// The watched directory (made canonical by [`run`]).
+    /// The watched directory (made canonical by [`run`](crate::run)).
     pub root: PathBuf,
     /// The store's directory; never scanned when it lies inside `root`.
     pub store_dir: PathBuf,
@@ -28,11 +28,15 @@ pub struct WatchConfig {
     pub shutdown_grace: Duration,
     /// Longest wait between retries of a store write that failed (a full disk).
     pub max_retry_backoff: Duration,
+    /// When a checkpoint counts as ready to read (stable size, backoff, when to give up).
     pub readiness: ReadinessConfig,
+    /// Which tensors are analyzed and how (size limits, eigen method, layer filter, ESD bins).
     pub analyze: AnalyzeOptions,
 }
 
 impl WatchConfig {
+    /// The defaults for watching `root` with the store in `store_dir`: event-driven, a 10 s rescan, one worker,
+    /// 1 s shutdown grace, retries backing off up to 300 s.
     pub fn new(root: PathBuf, store_dir: PathBuf) -> Self {
         WatchConfig {
             root,
@@ -65,6 +69,7 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// True when no checkpoint failed (what `--once` turns into its exit status).
     pub fn all_ok(&self) -> bool {
         self.failed == 0
     }

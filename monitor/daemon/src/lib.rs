@@ -12,6 +12,8 @@
 //!
 //! The command line, the dashboard and the exporters are not here: `htsr-watch` wires them to [`run`].
 
+#![warn(missing_docs)]
+
 mod config;
 mod daemon;
 mod frozen;

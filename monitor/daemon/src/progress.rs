@@ -54,6 +54,7 @@ impl Progress {
         }
     }
 
+    /// Logs and announces that the analysis of (run, step) at `path` started.
     pub fn analyzing(&mut self, run: &str, step: u64, path: &Path) {
         tracing::debug!(run, step, path = %path.display(), "analyzing");
         self.send(LiveEvent::Analyzing {
@@ -63,6 +64,8 @@ impl Progress {
         });
     }
 
+    /// Counts a stored checkpoint, logs its one line (layers, failures, reused layers, seconds, phases) and announces
+    /// it.
     #[allow(clippy::too_many_arguments)]
     pub fn stored(
         &mut self,
@@ -89,6 +92,7 @@ impl Progress {
         });
     }
 
+    /// Counts a failed checkpoint, logs why and announces it.
     pub fn failed(&mut self, run: &str, step: u64, path: &Path, reason: &str) {
         self.status.failed += 1;
         tracing::warn!(
@@ -119,6 +123,7 @@ impl Progress {
         }
     }
 
+    /// The watched directory as shown to the user.
     pub fn watching(&self) -> Option<String> {
         self.status.watching.clone()
     }

@@ -27,6 +27,7 @@ impl std::fmt::Debug for Shutdown {
 }
 
 impl Shutdown {
+    /// A handle with nothing requested and no callbacks.
     pub fn new() -> Self {
         Self::default()
     }
@@ -39,6 +40,7 @@ impl Shutdown {
         }
     }
 
+    /// True once a stop was asked for.
     pub fn is_requested(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }

@@ -25,6 +25,7 @@ pub struct AnalyzeOptions {
     pub max_evals: usize,
     /// Skip layers whose larger side N exceeds this (WW: 50000).
     pub max_n: usize,
+    /// How each layer's spectrum is computed and read (eigen method, phase thresholds, randomization, square MP rule).
     pub spectrum: SpectrumOptions,
     /// Analyze only layers whose name matches.
     pub layer_filter: Option<Regex>,
@@ -51,16 +52,22 @@ impl Default for AnalyzeOptions {
 /// A layer's report and, when it was analyzed, its eigenvalues (ascending).
 #[derive(Debug, Clone)]
 pub struct LayerAnalysis {
+    /// The layer's report, filled in as far as the analysis went.
     pub report: LayerReport,
+    /// The pooled eigenvalues of W^T W (no 1/N), ascending; None when the layer was not analyzed.
     pub eigenvalues: Option<Vec<f64>>,
 }
 
 /// Every layer of one checkpoint.
 #[derive(Debug, Clone)]
 pub struct CheckpointAnalysis {
+    /// The checkpoint's path as given: a file or a sharded directory.
     pub path: PathBuf,
+    /// The checkpoint's `__metadata__` (for a sharded checkpoint, every shard's and the index's).
     pub metadata: BTreeMap<String, String>,
+    /// One analysis per tensor the layer filter let through.
     pub layers: Vec<LayerAnalysis>,
+    /// Wall-clock seconds the whole checkpoint took.
     pub seconds: f64,
 }
 

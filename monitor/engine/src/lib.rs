@@ -29,6 +29,8 @@
 //! println!("alpha {:.2}, {} spikes", report.alpha().unwrap(), report.mp.as_ref().unwrap().num_spikes);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod analyze;
 pub mod checkpoint;
 pub mod in_memory;

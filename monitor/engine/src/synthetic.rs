@@ -25,7 +25,10 @@ pub enum Ensemble {
     /// Noise plus many rank-one terms of power-law graded strength: correlations at all scales.
     GradedLowRank,
     /// Symmetric Pareto entries with tail exponent mu.
-    Pareto { mu_tenths: u32 },
+    Pareto {
+        /// The tail exponent mu times 10 (15 is mu = 1.5).
+        mu_tenths: u32,
+    },
     /// A product of rank M/10 plus noise 1e-4 times smaller.
     LowRankPlusTinyNoise,
 }
@@ -44,6 +47,7 @@ impl Ensemble {
         Ensemble::LowRankPlusTinyNoise,
     ];
 
+    /// A short name for tables and test messages (`gaussian`, `pareto mu=1.5`, ...).
     pub fn label(self) -> String {
         match self {
             Ensemble::Gaussian => "gaussian".into(),

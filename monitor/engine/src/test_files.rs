@@ -48,6 +48,7 @@ pub fn matrix(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 /// What goes into one test checkpoint.
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
+    /// Base seed of the random tensors: tensor `i` (not frozen) is drawn with seed `seed * 100 + i`.
     pub seed: u64,
     /// `htsr.step` metadata.
     pub step: Option<u64>,
@@ -58,6 +59,7 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// A spec with this seed and no metadata or frozen tensors.
     pub fn seed(seed: u64) -> Self {
         Spec {
             seed,

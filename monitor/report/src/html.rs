@@ -258,7 +258,7 @@ impl Report {
             .map_or(0, |d| d.as_secs());
         let mut s = String::with_capacity(1 << 20);
         s.push_str(&format!(
-            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><style>{CSS}</style></head><body>"#,
+            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><link rel="icon" href="data:,"><style>{CSS}</style></head><body>"#,
             escape(&self.title)
         ));
         s.push_str(&format!("<header><h1>{}</h1>", escape(&self.title)));

@@ -2,7 +2,7 @@
 //! `begin <step>` before each `write_checkpoint` and `ack <step>` after it has returned, so that the test knows
 //! which checkpoints were acknowledged when it SIGKILLs this process, and whether the kill cut a write short.
 //!
-//! Usage: htsr-storage-crash-writer STORE_DIR RUN FIRST_STEP LAYERS [MAX_CHECKPOINTS]
+//! Usage: `htsr-storage-crash-writer STORE_DIR RUN FIRST_STEP LAYERS [MAX_CHECKPOINTS]`
 
 use std::io::Write;
 

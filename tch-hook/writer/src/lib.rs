@@ -13,6 +13,8 @@
 //! - A write error is logged when it happens and returned by the next [`CheckpointWriter::take_error`] (the hooks
 //!   return it from their next call); later checkpoints are attempted as usual.
 
+#![warn(missing_docs)]
+
 mod metadata;
 pub mod spectra;
 mod write;
@@ -36,9 +38,13 @@ pub const DEFAULT_QUEUE: usize = 2;
 /// One tensor of a snapshot: its raw little-endian bytes in its own dtype.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorSnapshot {
+    /// The tensor's name in the checkpoint (`fc1.weight`).
     pub name: String,
+    /// The element type of `data`.
     pub dtype: Dtype,
+    /// The tensor's shape, outermost axis first.
     pub shape: Vec<usize>,
+    /// Row-major elements, little-endian, `shape.iter().product() * dtype size` bytes.
     pub data: Vec<u8>,
 }
 
@@ -60,8 +66,11 @@ impl safetensors::View for &TensorSnapshot {
 /// One file to write: `file_name` in the writer's directory, with these tensors and `__metadata__`.
 #[derive(Debug, Clone)]
 pub struct FileJob {
+    /// The final file name, in the writer's directory.
     pub file_name: String,
+    /// The file's `__metadata__` (the `htsr.*` keys and any others).
     pub metadata: HashMap<String, String>,
+    /// The tensors to write, each under its own name.
     pub tensors: Vec<TensorSnapshot>,
 }
 
@@ -110,7 +119,12 @@ pub enum Reservation {
 pub enum WriteError {
     /// Writing a file failed; no file was left under `path`.
     #[error("writing checkpoint {path} failed: {message}")]
-    Write { path: PathBuf, message: String },
+    Write {
+        /// The final path the file was meant for.
+        path: PathBuf,
+        /// What failed, in words.
+        message: String,
+    },
     /// The writer thread is gone (it panicked, or the writer was finished).
     #[error("the checkpoint writer thread stopped unexpectedly")]
     WriterGone,
@@ -119,7 +133,9 @@ pub enum WriteError {
 /// Files written and failed so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
+    /// Files written completely (renamed to their final name).
     pub written: u64,
+    /// Files whose write failed (nothing left under their final name).
     pub failed: u64,
 }
 

@@ -8,28 +8,37 @@ use htsr_contracts::naming::keys;
 /// Optional facts about a step, written to the checkpoint's metadata when given.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StepInfo {
+    /// The training epoch (`htsr.epoch`).
     pub epoch: Option<u64>,
+    /// The training loss at this step (`htsr.loss`).
     pub loss: Option<f64>,
+    /// The learning rate at this step (`htsr.lr`).
     pub lr: Option<f64>,
+    /// The training batch size (`htsr.batch_size`).
     pub batch_size: Option<u64>,
 }
 
 impl StepInfo {
+    /// No facts set.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Sets the epoch.
     pub fn epoch(mut self, epoch: u64) -> Self {
         self.epoch = Some(epoch);
         self
     }
+    /// Sets the loss.
     pub fn loss(mut self, loss: f64) -> Self {
         self.loss = Some(loss);
         self
     }
+    /// Sets the learning rate.
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = Some(lr);
         self
     }
+    /// Sets the batch size.
     pub fn batch_size(mut self, batch_size: u64) -> Self {
         self.batch_size = Some(batch_size);
         self

@@ -89,6 +89,8 @@ pub struct PageLoad {
     pub problems: Vec<String>,
     /// The value of the expression evaluated after the load.
     pub facts: Value,
+    /// The tab's DevTools session, for [`Browser::evaluate`] on the page later.
+    pub session: String,
 }
 
 /// A browser driven over `--remote-debugging-pipe`: commands are written to its fd 3, replies and events read
@@ -263,32 +265,51 @@ impl Browser {
             json!({"expression": expression, "returnByValue": true}),
             &mut events,
         );
-        for v in events.iter().filter(|v| v["sessionId"] == session) {
-            let p = &v["params"];
-            match v["method"].as_str() {
-                Some("Runtime.consoleAPICalled")
-                    if p["type"] == "error" || p["type"] == "assert" =>
-                {
-                    problems.push(format!("console.{}: {}", p["type"], p["args"]))
-                }
-                Some("Runtime.exceptionThrown") => {
-                    problems.push(format!("exception: {}", p["exceptionDetails"]))
-                }
-                Some("Log.entryAdded") if p["entry"]["level"] == "error" => problems.push(format!(
-                    "log ({}): {} {}",
-                    p["entry"]["source"], p["entry"]["text"], p["entry"]["url"]
-                )),
-                Some("Network.loadingFailed") => {
-                    problems.push(format!("failed load: {}", p["errorText"]))
-                }
-                _ => {}
-            }
-        }
+        problems.extend(problems_in(&events, &session));
         PageLoad {
             problems,
             facts: facts["result"]["value"].clone(),
+            session,
         }
     }
+
+    /// Evaluates `expression` in the page of `session` (from [`Browser::load`]) as it is now; returns its value
+    /// and the problems the page reported since the last call.
+    pub fn evaluate(&mut self, session: &str, expression: &str) -> (Value, Vec<String>) {
+        let mut events = Vec::new();
+        let v = self.call(
+            Some(session),
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true}),
+            &mut events,
+        );
+        (v["result"]["value"].clone(), problems_in(&events, session))
+    }
+}
+
+/// What a reader would see in the DevTools console as an error, among `events` of `session`.
+fn problems_in(events: &[Value], session: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for v in events.iter().filter(|v| v["sessionId"] == session) {
+        let p = &v["params"];
+        match v["method"].as_str() {
+            Some("Runtime.consoleAPICalled") if p["type"] == "error" || p["type"] == "assert" => {
+                problems.push(format!("console.{}: {}", p["type"], p["args"]))
+            }
+            Some("Runtime.exceptionThrown") => {
+                problems.push(format!("exception: {}", p["exceptionDetails"]))
+            }
+            Some("Log.entryAdded") if p["entry"]["level"] == "error" => problems.push(format!(
+                "log ({}): {} {}",
+                p["entry"]["source"], p["entry"]["text"], p["entry"]["url"]
+            )),
+            Some("Network.loadingFailed") => {
+                problems.push(format!("failed load: {}", p["errorText"]))
+            }
+            _ => {}
+        }
+    }
+    problems
 }
 
 /// `chromium --headless --screenshot=OUT --window-size=W,H URL`, as a user would take it; returns the PNG's path.

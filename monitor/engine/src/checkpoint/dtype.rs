@@ -6,13 +6,18 @@ use safetensors::Dtype;
 /// The floating-point element types htsr reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElementType {
+    /// IEEE binary64.
     F64,
+    /// IEEE binary32.
     F32,
+    /// IEEE binary16 (half precision).
     F16,
+    /// bfloat16: binary32's exponent range with an 8-bit significand.
     BF16,
 }
 
 impl ElementType {
+    /// The element type of a safetensors dtype; None for the dtypes htsr does not decode (integers, bool, FP8, ...).
     pub fn from_dtype(dtype: Dtype) -> Option<Self> {
         match dtype {
             Dtype::F64 => Some(ElementType::F64),
@@ -23,6 +28,7 @@ impl ElementType {
         }
     }
 
+    /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
             ElementType::F64 => 8,

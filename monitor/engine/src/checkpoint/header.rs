@@ -23,8 +23,11 @@ pub const MAX_HEADER_LEN: u64 = 100_000_000;
 /// One tensor as the header describes it; offsets are absolute positions in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderTensor {
+    /// The tensor's name in the file.
     pub name: String,
+    /// The element type, as the header gives it.
     pub dtype: Dtype,
+    /// The tensor's shape, outermost axis first.
     pub shape: Vec<usize>,
     /// Absolute byte offset of the first element.
     pub start: u64,
@@ -57,9 +60,11 @@ impl Header {
 /// What one look at a file found: its length and modification time, and its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderProbe {
+    /// The file's length in bytes at the time of the look.
     pub file_len: u64,
     /// Modification time, nanoseconds since the Unix epoch (0 when the filesystem has none).
     pub mtime_ns: i128,
+    /// The parsed, validated header.
     pub header: Header,
 }
 
@@ -69,6 +74,7 @@ impl HeaderProbe {
         self.header.expected_len()
     }
 
+    /// blake3 of the header's JSON bytes, hex (see [`Header::hash`]).
     pub fn header_hash(&self) -> &str {
         &self.header.hash
     }

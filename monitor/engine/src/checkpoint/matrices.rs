@@ -7,18 +7,26 @@ use htsr_contracts::LayerKind;
 /// Where element (row, col) of slice `p` sits in the tensor's flat row-major data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SliceLayout {
+    /// Elements between slice `p` and slice `p + 1` (0 for a single dense matrix).
     pub slice_stride: usize,
+    /// Elements between consecutive rows of a slice.
     pub row_stride: usize,
+    /// Elements between consecutive columns of a slice.
     pub col_stride: usize,
 }
 
 /// How one tensor is read as `slices` matrices of `rows` x `cols`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatrixPlan {
+    /// How the tensor was read: dense, Conv1D or Conv2D.
     pub kind: LayerKind,
+    /// Rows of each slice: out channels for PyTorch kernels (`in` for a Keras-layout Conv2D).
     pub rows: usize,
+    /// Columns of each slice: in channels for PyTorch kernels (`out` for a Keras-layout Conv2D).
     pub cols: usize,
+    /// Number of slices (WeightWatcher's `rf`): kh*kw for Conv2D, k for Conv1D, 1 for dense.
     pub slices: usize,
+    /// Where each slice's elements sit in the flat data.
     pub layout: SliceLayout,
     /// Every element is multiplied by this before the spectrum is taken.
     pub scale: f64,

@@ -16,8 +16,11 @@ use super::header::{mtime_ns, probe_open_file, read_at, HeaderProbe};
 /// One tensor of a checkpoint: where its bytes are and what they hold.
 #[derive(Debug, Clone)]
 pub struct TensorEntry {
+    /// The tensor's name in the checkpoint.
     pub name: String,
+    /// The element type, as the header gives it.
     pub dtype: Dtype,
+    /// The tensor's shape, outermost axis first.
     pub shape: Vec<usize>,
     shard: usize,
     /// Absolute offset of the first byte in its file.
@@ -32,6 +35,7 @@ impl TensorEntry {
         self.shard
     }
 
+    /// Bytes of the tensor's data in the file.
     pub fn byte_len(&self) -> usize {
         self.len as usize
     }
@@ -41,8 +45,12 @@ impl TensorEntry {
 /// header(s) (and, for a sharded checkpoint, the index). Two equal fingerprints mean the same version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
+    /// Total bytes: the file's length, or for a sharded checkpoint the index's plus every shard's.
     pub size: u64,
+    /// The latest modification time over the files, nanoseconds since the Unix epoch.
     pub mtime_ns: i128,
+    /// Hex hash: the file's header hash, or for a sharded checkpoint blake3 over the index bytes and each shard's name
+    /// and header hash.
     pub hash: String,
 }
 
@@ -83,8 +91,11 @@ impl std::fmt::Debug for Checkpoint {
 /// The shard files a sharded checkpoint's index names, sorted, and which file holds each tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardIndex {
+    /// The shard file names the index's `weight_map` lists, sorted, deduplicated.
     pub files: Vec<String>,
+    /// Tensor name -> the shard file that holds it.
     pub weight_map: HashMap<String, String>,
+    /// The index's `metadata` object (its string values only).
     pub metadata: BTreeMap<String, String>,
 }
 

@@ -19,6 +19,7 @@ pub struct LayerShape {
 }
 
 impl LayerShape {
+    /// Aspect ratio N / M (WeightWatcher's `Q`); -1 when M is 0.
     pub fn q(&self) -> f64 {
         if self.m == 0 {
             -1.0

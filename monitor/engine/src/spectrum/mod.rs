@@ -22,12 +22,15 @@ pub use source::{ArraySource, NonFinite, SliceSource};
 
 /// WW's `OVER_TRAINED_THRESH` and `UNDER_TRAINED_THRESH`.
 pub const OVER_TRAINED_ALPHA: f64 = 2.0;
+/// WeightWatcher's `UNDER_TRAINED_THRESH`: alpha above it gets the `under-trained` warning.
 pub const UNDER_TRAINED_ALPHA: f64 = 6.0;
 
 /// How a spectrum is analyzed.
 #[derive(Debug, Clone, Default)]
 pub struct SpectrumOptions {
+    /// How the eigenvalues are computed: the Gram matrix (default) or an SVD (`--accurate`).
     pub method: EigenMethod,
+    /// The phase classifier's thresholds (docs/PHASES.md).
     pub thresholds: PhaseThresholds,
     /// Run the randomization comparison with this seed.
     pub randomize_seed: Option<u64>,
@@ -38,13 +41,22 @@ pub struct SpectrumOptions {
 /// Everything computed from one layer's spectrum.
 #[derive(Debug, Clone)]
 pub struct SpectrumAnalysis {
+    /// The pooled eigenvalues of every slice (W^T W, no 1/N, conv2d_norm applied), ascending.
     pub evals: Vec<f64>,
+    /// WeightWatcher's default per-layer metrics.
     pub metrics: SpectralMetrics,
+    /// The power-law fit of the tail, or why there is none.
     pub power_law: Result<PowerLawFit, PowerLawError>,
+    /// The Marchenko-Pastur bulk fit; None when no fit is possible (no eigenvalues, a sum that is not finite and
+    /// positive, or no density left above the KDE floor).
     pub mp: Option<MpResult>,
+    /// The phase and its evidence.
     pub phase: PhaseVerdict,
+    /// WeightWatcher's `warning` from alpha (none without a fit).
     pub warning: Warning,
+    /// The randomization comparison, when [`SpectrumOptions::randomize_seed`] is set.
     pub randomization: Option<Randomization>,
+    /// The determinant (ERG) condition of SETOL (WeightWatcher's `detX_*` and `ERG_gap` columns).
     pub erg: Erg,
 }
 

@@ -15,15 +15,19 @@ const PENALTY: f64 = 1000.0;
 /// A Marchenko-Pastur fit. `sigma`, `bulk_min`, `bulk_max`, `threshold` are in unit-mean units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MpResult {
+    /// Scale sigma of the fitted MP law, in unit-mean units (WeightWatcher `sigma_mp`).
     pub sigma: f64,
     /// sqrt(n / sum(lambda)): multiplying W by this gives a unit-mean ESD (WW's `W_scale`).
     pub w_scale: f64,
+    /// Lower bulk edge sigma^2 (1 - 1/sqrt(Q))^2, unit-mean units.
     pub bulk_min: f64,
+    /// Upper bulk edge sigma^2 (1 + 1/sqrt(Q))^2, unit-mean units.
     pub bulk_max: f64,
     /// Tracy-Widom scale at the bulk edge, Q^(-1/2) * bulk_max^(2/3) * M^(-2/3) (Johnstone 2001).
     pub tracy_widom: f64,
     /// bulk_max + sqrt(TW): eigenvalues above it are spikes (WW's margin, ~10x the TW scale).
     pub threshold: f64,
+    /// Eigenvalues above `threshold` (WeightWatcher `num_spikes`).
     pub num_spikes: usize,
     /// bulk_max / lambda_max, in unit-mean units; can exceed 1 for a random layer.
     pub mp_softrank: f64,
@@ -37,6 +41,7 @@ impl MpResult {
         self.w_scale * self.w_scale
     }
 
+    /// The fit as stored: bulk edges converted back to the layer's units, sigma and mp_softrank in unit-mean units.
     pub fn to_record(&self) -> htsr_contracts::MpFit {
         let s2 = self.rescale();
         htsr_contracts::MpFit {

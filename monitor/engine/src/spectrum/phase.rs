@@ -69,9 +69,13 @@ impl Default for PhaseThresholds {
 pub struct PhaseInput<'a> {
     /// The ESD, ascending.
     pub evals: &'a [f64],
+    /// Aspect ratio N / M of one slice.
     pub q: f64,
+    /// WeightWatcher's `rank_loss` of the layer (eigenvalues at or below each slice's numerical-zero level).
     pub rank_loss: usize,
+    /// The power-law fit; None when it failed.
     pub power_law: Option<&'a PowerLawFit>,
+    /// The MP fit; None when there is none.
     pub mp: Option<&'a MpResult>,
 }
 

@@ -15,7 +15,13 @@ pub const SMALL_N_MIN_TAIL: usize = 8;
 /// Why no power law could be fitted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PowerLawError {
-    TooFewEigenvalues { above_threshold: usize },
+    /// Fewer eigenvalues above [`EVALS_THRESH`] than the fit needs (2, or [`SMALL_N_MIN_TAIL`] below
+    /// [`SMALL_N_CUTOFF`]).
+    TooFewEigenvalues {
+        /// How many eigenvalues lie above [`EVALS_THRESH`].
+        above_threshold: usize,
+    },
+    /// No candidate xmin gives a finite alpha above 1 (for example a tail of equal values).
     NoValidCandidate,
 }
 

@@ -8,11 +8,14 @@ use crate::checkpoint::CheckpointError;
 /// Non-finite values met while filling a block.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NonFinite {
+    /// NaN values seen.
     pub nan: usize,
+    /// Infinite values seen (either sign).
     pub inf: usize,
 }
 
 impl NonFinite {
+    /// True when any NaN or infinity was seen.
     pub fn any(&self) -> bool {
         self.nan + self.inf > 0
     }
@@ -29,6 +32,7 @@ impl NonFinite {
         }
     }
 
+    /// Adds `other`'s counts to these.
     pub fn add(&mut self, other: NonFinite) {
         self.nan += other.nan;
         self.inf += other.inf;
@@ -37,8 +41,11 @@ impl NonFinite {
 
 /// A stack of `slices()` matrices of `rows()` x `cols()`.
 pub trait SliceSource: Sync {
+    /// Rows of each slice.
     fn rows(&self) -> usize;
+    /// Columns of each slice.
     fn cols(&self) -> usize;
+    /// Number of slices (WeightWatcher's `rf`).
     fn slices(&self) -> usize;
 
     /// Fills `block` (its first `len` rows, column-major) with samples `start..start + len` of slice `p`: the
@@ -73,6 +80,7 @@ pub trait SliceSource: Sync {
 
 /// One dense matrix held by the caller, for the library API.
 pub struct ArraySource<'a> {
+    /// The matrix, read as one slice of `nrows` x `ncols`.
     pub matrix: ndarray::ArrayView2<'a, f64>,
 }
 
@@ -117,6 +125,7 @@ impl SliceSource for ArraySource<'_> {
 
 /// Stacked slices held as owned matrices (shuffled copies for the randomization).
 pub struct OwnedSlices {
+    /// The slices, all of the same shape.
     pub slices: Vec<Mat<f64>>,
 }
 

@@ -1,5 +1,6 @@
-//! The README quotes code that compiles: every `ANCHOR: hook` region of the minimal example appears in it
-//! verbatim (dedented), so the documented hook lines cannot drift from the example that CI builds and runs.
+//! The docs quote code that compiles: every `ANCHOR: hook` region of the minimal examples appears verbatim
+//! (dedented) in the page that documents that hook (the tch example in the README, the Burn and Candle examples in
+//! docs/HOOKS.md), so the documented hook lines cannot drift from the examples that CI builds and runs.
 
 use htsr_e2e::workspace_root;
 
@@ -32,17 +33,31 @@ fn anchored_regions(source: &str) -> Vec<String> {
     regions
 }
 
-#[test]
-fn readme_hook_lines_come_from_the_compiled_example() {
+fn assert_quoted(example: &str, page: &str) {
     let root = workspace_root();
-    let example = std::fs::read_to_string(root.join("examples/src/bin/mlp.rs")).unwrap();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let regions = anchored_regions(&example);
-    assert_eq!(regions.len(), 3, "build, step and finish regions");
+    let source = std::fs::read_to_string(root.join(example)).unwrap();
+    let text = std::fs::read_to_string(root.join(page)).unwrap();
+    let regions = anchored_regions(&source);
+    assert_eq!(
+        regions.len(),
+        3,
+        "{example}: build, step and finish regions"
+    );
     for region in regions {
         assert!(
-            readme.contains(&region),
-            "README.md lacks this hook code from mlp.rs:\n{region}"
+            text.contains(&region),
+            "{page} lacks this hook code from {example}:\n{region}"
         );
     }
+}
+
+#[test]
+fn readme_hook_lines_come_from_the_compiled_example() {
+    assert_quoted("examples/src/bin/mlp.rs", "README.md");
+}
+
+#[test]
+fn the_burn_and_candle_hook_lines_come_from_their_compiled_examples() {
+    assert_quoted("examples/burn/src/bin/mlp.rs", "docs/HOOKS.md");
+    assert_quoted("examples/candle/src/bin/mlp.rs", "docs/HOOKS.md");
 }

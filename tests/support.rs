@@ -80,6 +80,19 @@ pub fn train_mlp_with(
     every: u64,
     env: &[(&str, &str)],
 ) -> Output {
+    train_example("mlp", dir, run, steps, every, env)
+}
+
+/// Trains one of the MLP examples (`mlp` with tch, `burn-mlp`, `candle-mlp`: the same options) into `dir/run`,
+/// with the hook's environment cleared but for `env`.
+pub fn train_example(
+    program: &str,
+    dir: &Path,
+    run: &str,
+    steps: u64,
+    every: u64,
+    env: &[(&str, &str)],
+) -> Output {
     let data = workspace_root().join(".data/mnist1d");
     assert!(
         data.join("info.json").is_file(),
@@ -87,7 +100,7 @@ pub fn train_mlp_with(
         data.display()
     );
     run_ok(
-        Command::new(binary("mlp"))
+        Command::new(binary(program))
             .arg("--dir")
             .arg(dir)
             .args([

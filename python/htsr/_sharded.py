@@ -50,7 +50,7 @@ from htsr._spectra import (
     gram_eigenvalues,
     nonfinite_reason,
 )
-from htsr._tensors import ShardedWeightsError, torch_dtype_name
+from htsr._tensors import ShardedWeightsError, refuse_zero3, torch_dtype_name
 
 #: Module-wrapper attribute names that never appear in the unsharded model's parameter names (FSDP1, activation
 #: checkpointing, torch.compile): a name component equal to one of them is dropped.
@@ -265,6 +265,7 @@ def _piece(name: str, t: Any, fsdp1: tuple[tuple[int, ...], Any] | None) -> Piec
         raise ShardedWeightsError(
             f"{name!r} is a ShardedTensor (an FSDP1 sharded state dict): pass the model itself, or a full state dict."
         )
+    refuse_zero3(name, t)
     dtype = torch_dtype_name(t) if hasattr(t, "dtype") and hasattr(t, "element_size") else None
     if "DTensor" in kinds:
         desc, local = _dtensor_part(t)

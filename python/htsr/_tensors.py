@@ -81,7 +81,9 @@ def is_torch_module(value: Any) -> bool:
 
 
 def refuse_sharded_tensor(name: str, t: Any) -> None:
-    """Raises ShardedWeightsError for a DTensor (FSDP2, tensor parallel) or an FSDP flat parameter."""
+    """Raises ShardedWeightsError for a DTensor (FSDP2, tensor parallel), an FSDP flat parameter or a DeepSpeed
+    ZeRO-3 partition."""
+    refuse_zero3(name, t)
     kinds = {c.__name__ for c in type(t).__mro__}
     if "DTensor" in kinds:
         raise ShardedWeightsError(
@@ -96,8 +98,23 @@ def refuse_sharded_tensor(name: str, t: Any) -> None:
         )
 
 
+def refuse_zero3(name: str, t: Any) -> None:
+    """Raises ShardedWeightsError for a DeepSpeed ZeRO-3 parameter. DeepSpeed marks its partitioned parameters
+    with ``ds_id`` and leaves each an empty placeholder outside ``GatheredParameters``, which the two-dimension
+    filter would drop without a word."""
+    if hasattr(t, "ds_id"):
+        shape = tuple(getattr(t, "ds_shape", ()))
+        raise ShardedWeightsError(
+            f"{name!r} is a DeepSpeed ZeRO-3 partitioned parameter (full shape {shape}): htsr does not read ZeRO-3 "
+            "partitions. Use ZeRO stage 1 or 2 (parameters whole on every rank), or gather the weights with "
+            "deepspeed.zero.GatheredParameters and pass the gathered state dict on rank 0."
+        )
+
+
 def refuse_sharded_module(model: Any) -> None:
     """Raises ShardedWeightsError when `model` or any submodule is wrapped by FSDP (1 or 2)."""
+    for name, p in model.named_parameters():
+        refuse_zero3(name, p)
     for name, module in model.named_modules():
         kinds = {c.__name__ for c in type(module).__mro__}
         if kinds & {"FullyShardedDataParallel", "FSDPModule"}:

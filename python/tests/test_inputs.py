@@ -229,3 +229,19 @@ def test_columns_are_weightwatchers_plus_htsrs(htsr: Any, pd: Any) -> None:
     df = htsr.analyze(SYNTHETIC)
     assert df.attrs["metadata"]["about"].startswith("synthetic")
     assert not math.isnan(df.alpha.mean())
+
+
+def test_deepspeed_zero3_partitions_are_refused_not_dropped(htsr: Any, torch: Any, tmp_path: Path) -> None:
+    # What DeepSpeed's zero.Init leaves on a parameter outside GatheredParameters: an empty placeholder marked with
+    # ds_id and the full shape in ds_shape (DeepSpeed itself cannot be installed here without its CUDA build).
+    net = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.Linear(64, 8))
+    for i, p in enumerate(net.parameters()):
+        p.ds_shape = p.shape
+        p.ds_id = i
+        p.data = torch.empty(0)
+    with pytest.raises(htsr.ShardedWeightsError, match=r"ZeRO-3 .*\(64, 32\)"):
+        htsr.analyze(net)
+    with htsr.Checkpointer(tmp_path, run="zero3", every=1) as ckpt:
+        with pytest.raises(htsr.ShardedWeightsError, match="GatheredParameters"):
+            ckpt.step(1, net)
+    assert not (tmp_path / "zero3").exists() or not list((tmp_path / "zero3").iterdir())

@@ -119,27 +119,15 @@ impl<H: From<HookCore>> HookBuilder<H> {
             b.dir = PathBuf::from(dir);
         }
         b.run = env_var(env::RUN);
-        if let Some(every) = env_var(env::EVERY) {
-            match every.trim().parse::<u64>() {
-                Ok(n) => b.every = n,
-                Err(_) => {
-                    b.every_error = Some(format!(
-                        "{}={every:?} is not a whole number of steps",
-                        env::EVERY
-                    ))
-                }
-            }
+        match env::every_from(env_var) {
+            Some(Ok(n)) => b.every = n,
+            Some(Err(e)) => b.every_error = Some(e),
+            None => {}
         }
-        if let Some(mode) = env_var(env::MODE) {
-            match Mode::parse(mode.trim()) {
-                Some(m) => b.mode = m,
-                None => {
-                    b.mode_error = Some(format!(
-                        "{}={mode:?}: expected weights, spectra or both",
-                        env::MODE
-                    ))
-                }
-            }
+        match env::mode_from(env_var) {
+            Some(Ok(m)) => b.mode = m,
+            Some(Err(e)) => b.mode_error = Some(e),
+            None => {}
         }
         b
     }

@@ -20,30 +20,9 @@ use crate::builder::{HookBuilder, NameFilter};
 use crate::error::HookError;
 use crate::source::{BufferPool, ParamSource, Snapshot};
 
-/// What a hook writes at a checkpoint step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// The weights (`step-N.safetensors`), for `htsr-watch` to analyze (the default).
-    #[default]
-    Weights,
-    /// Only the eigenvalues (`step-N.esd.safetensors`, or one file per rank), computed in the training process
-    /// from a snapshot, on the writer thread.
-    Spectra,
-    /// Both.
-    Both,
-}
-
-impl Mode {
-    /// The mode `HTSR_MODE` names: `weights`, `spectra` or `both`.
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "weights" => Some(Mode::Weights),
-            "spectra" => Some(Mode::Spectra),
-            "both" => Some(Mode::Both),
-            _ => None,
-        }
-    }
-}
+/// What a hook writes at a checkpoint step: the weights (the default), their spectra computed on the writer
+/// thread, or both (one definition for every writer, in htsr-contracts).
+pub use htsr_contracts::naming::CheckpointMode as Mode;
 
 /// What one call of a hook's `step` (or its variants) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -188,25 +188,27 @@ impl Writer {
             None => naming::default_run_name(unix_now() as u64),
         };
         naming::check_run_name(&run).map_err(PyValueError::new_err)?;
-        let every = match (every, var(env::EVERY)) {
-            (Some(n), _) => n,
-            (None, Some(v)) => v.trim().parse().map_err(|_| {
+        let every = match every {
+            Some(n) => n,
+            None => env::every_from(var)
+                .transpose()
+                .map_err(PyValueError::new_err)?
+                .unwrap_or(naming::DEFAULT_EVERY),
+        };
+        let mode = match mode {
+            Some(m) => naming::CheckpointMode::parse(m.trim()).ok_or_else(|| {
                 PyValueError::new_err(format!(
-                    "{}={v:?} is not a whole number of steps",
-                    env::EVERY
+                    "mode {m:?}: expected {}",
+                    naming::CheckpointMode::EXPECTED
                 ))
             })?,
-            (None, None) => naming::DEFAULT_EVERY,
-        };
-        let mode = mode
-            .or_else(|| var(env::MODE).map(|m| m.trim().to_string()))
-            .unwrap_or_else(|| "weights".to_string());
-        if !["weights", "spectra", "both"].contains(&mode.as_str()) {
-            return Err(PyValueError::new_err(format!(
-                "mode {mode:?} (or {}): expected weights, spectra or both",
-                env::MODE
-            )));
+            None => env::mode_from(var)
+                .transpose()
+                .map_err(PyValueError::new_err)?
+                .unwrap_or_default(),
         }
+        .as_str()
+        .to_string();
         Ok((dir, run, every, mode))
     }
 

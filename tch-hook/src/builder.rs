@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use htsr_contracts::naming::{env, keys};
+use htsr_contracts::naming::{self, env, keys};
 use htsr_writer::{CheckpointWriter, WhenBehind, DEFAULT_QUEUE};
 
 use crate::error::HookError;
@@ -15,10 +15,7 @@ use crate::hook::{HookStats, HtsrHook, Mode};
 use crate::spectra::SpectraPrecision;
 use htsr_engine::analyze::AnalyzeOptions;
 
-/// Default output directory when neither the builder nor `HTSR_DIR` names one.
-pub const DEFAULT_DIR: &str = "htsr-runs";
-/// Default checkpoint interval in steps.
-pub const DEFAULT_EVERY: u64 = 100;
+pub use htsr_contracts::naming::{DEFAULT_DIR, DEFAULT_EVERY};
 
 pub(crate) type NameFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -100,32 +97,16 @@ impl HookBuilder {
                 b.run = Some(run);
             }
         }
-        if let Ok(every) = std::env::var(env::EVERY) {
-            if !every.is_empty() {
-                match every.trim().parse::<u64>() {
-                    Ok(n) => b.every = n,
-                    Err(_) => {
-                        b.env_error = Some(format!(
-                            "{}={every:?} is not a whole number of steps",
-                            env::EVERY
-                        ))
-                    }
-                }
-            }
+        let var = |name: &str| std::env::var(name).ok();
+        match env::every_from(var) {
+            Some(Ok(n)) => b.every = n,
+            Some(Err(e)) => b.env_error = Some(e),
+            None => {}
         }
-        if let Ok(mode) = std::env::var(env::MODE) {
-            match mode.trim() {
-                "" => {}
-                "weights" => b.mode = Mode::Weights,
-                "spectra" => b.mode = Mode::Spectra,
-                "both" => b.mode = Mode::Both,
-                other => {
-                    b.env_error = Some(format!(
-                        "{}={other:?}: expected weights, spectra or both",
-                        env::MODE
-                    ))
-                }
-            }
+        match env::mode_from(var) {
+            Some(Ok(m)) => b.mode = m,
+            Some(Err(e)) => b.env_error = Some(e),
+            None => {}
         }
         b
     }
@@ -230,19 +211,14 @@ impl HookBuilder {
         };
         let run = match self.run {
             Some(r) => r,
-            None => format!(
-                "run-{}",
+            None => naming::default_run_name(
                 SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
-                    .as_secs()
+                    .as_secs(),
             ),
         };
-        if run.is_empty() || run == "." || run == ".." || run.contains(['/', '\\']) {
-            return Err(HookError::Config(format!(
-                "run name {run:?} must be one non-empty path component"
-            )));
-        }
+        naming::check_run_name(&run).map_err(HookError::Config)?;
         let run_dir = self.dir.join(&run);
         fs::create_dir_all(&run_dir).map_err(|source| HookError::CreateDir {
             path: run_dir.clone(),

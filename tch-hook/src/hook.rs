@@ -20,18 +20,9 @@ use crate::builder::{HookBuilder, NameFilter};
 use crate::error::HookError;
 use crate::spectra::{self, SpectraPrecision};
 
-/// What the hook writes at a checkpoint step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// The weights (`step-N.safetensors`), for `htsr-watch` to analyze (the default).
-    #[default]
-    Weights,
-    /// Only the eigenvalues, computed in the training process on each tensor's device
-    /// (`step-N.esd.safetensors`, or one file per rank).
-    Spectra,
-    /// Both.
-    Both,
-}
+/// What the hook writes at a checkpoint step: the weights (the default), their spectra computed in the training
+/// process on each tensor's device, or both (one definition for every writer, in htsr-contracts).
+pub use htsr_contracts::naming::CheckpointMode as Mode;
 
 /// What one call of [`HtsrHook::step`] (or its variants) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -82,6 +82,67 @@ pub mod env {
         }
         Ok((0, 1))
     }
+
+    /// [`EVERY`] from `get`: None when unset or empty, Err naming the variable for a value that is not a whole
+    /// number of steps.
+    pub fn every_from(get: impl Fn(&str) -> Option<String>) -> Option<Result<u64, String>> {
+        let v = get(EVERY).filter(|v| !v.trim().is_empty())?;
+        Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{EVERY}={v:?} is not a whole number of steps")),
+        )
+    }
+
+    /// [`MODE`] from `get`: None when unset or empty, Err naming the variable for a value that names no
+    /// [`CheckpointMode`](super::CheckpointMode).
+    pub fn mode_from(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Option<Result<super::CheckpointMode, String>> {
+        let v = get(MODE).filter(|v| !v.trim().is_empty())?;
+        Some(
+            super::CheckpointMode::parse(v.trim()).ok_or_else(|| {
+                format!("{MODE}={v:?}: expected {}", super::CheckpointMode::EXPECTED)
+            }),
+        )
+    }
+}
+
+/// What a writer puts in a checkpoint (`HTSR_MODE`, a hook's `.mode(...)`, `Checkpointer(mode=...)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckpointMode {
+    /// The weights (`step-N.safetensors`), for `htsr-watch` to analyze (the default).
+    #[default]
+    Weights,
+    /// Only each layer's eigenvalues, computed in the training process (`step-N.esd.safetensors`, or one file per
+    /// rank).
+    Spectra,
+    /// Both.
+    Both,
+}
+
+impl CheckpointMode {
+    /// The names [`CheckpointMode::parse`] accepts, for error messages.
+    pub const EXPECTED: &'static str = "weights, spectra or both";
+
+    /// The mode a name means: `weights`, `spectra` or `both`.
+    pub fn parse(s: &str) -> Option<CheckpointMode> {
+        match s {
+            "weights" => Some(CheckpointMode::Weights),
+            "spectra" => Some(CheckpointMode::Spectra),
+            "both" => Some(CheckpointMode::Both),
+            _ => None,
+        }
+    }
+
+    /// The mode's name, as [`CheckpointMode::parse`] reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointMode::Weights => "weights",
+            CheckpointMode::Spectra => "spectra",
+            CheckpointMode::Both => "both",
+        }
+    }
 }
 
 /// The writers' output directory when neither the caller nor [`env::DIR`] names one.

@@ -1,37 +1,4 @@
-//! The hook's errors: configuration, the run directory, a snapshot libtorch refused, and the writer's errors.
+//! The hook's errors: configuration, the run directory, a snapshot libtorch refused, and the writer's errors (one
+//! type for every htsr hook, defined in htsr-hook-core).
 
-use std::path::PathBuf;
-
-use htsr_writer::WriteError;
-
-/// Errors of the hook. Write errors carry the final path the checkpoint was meant for.
-#[derive(Debug, thiserror::Error)]
-pub enum HookError {
-    /// The configuration is invalid (a bad environment variable, an empty run name, ...).
-    #[error("htsr hook configuration: {0}")]
-    Config(String),
-    /// The run directory could not be created.
-    #[error("htsr hook: cannot create checkpoint directory {path}: {source}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// Copying a tensor out of libtorch failed.
-    #[error("htsr hook: cannot snapshot tensor {name}: {message}")]
-    Snapshot { name: String, message: String },
-    /// Writing a checkpoint failed; no file was left under `path`.
-    #[error("htsr hook: writing checkpoint {path} failed: {message}")]
-    Write { path: PathBuf, message: String },
-    /// The writer thread is gone (it panicked).
-    #[error("htsr hook: the writer thread stopped unexpectedly")]
-    WriterGone,
-}
-
-impl From<WriteError> for HookError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::Write { path, message } => HookError::Write { path, message },
-            WriteError::WriterGone => HookError::WriterGone,
-        }
-    }
-}
+pub use htsr_hook_core::HookError;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use htsr_contracts::naming::checkpoint_file_name;
 use htsr_contracts::spectra::{assign_layers, spectra_file_name, spectrum_cost};
@@ -24,28 +24,9 @@ use crate::spectra::{self, SpectraPrecision};
 /// process on each tensor's device, or both (one definition for every writer, in htsr-contracts).
 pub use htsr_contracts::naming::CheckpointMode as Mode;
 
-/// What one call of [`HtsrHook::step`] (or its variants) did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepOutcome {
-    /// No checkpoint is due at this step.
-    NotDue,
-    /// A snapshot was taken and queued for writing without waiting.
-    Queued,
-    /// The queue was full; the hook waited this long, then took the snapshot and queued it.
-    Waited(Duration),
-    /// The queue was full and the hook is configured to skip: no checkpoint for this step.
-    Skipped,
-}
-
-/// Counters of what the hook did so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HookStats {
-    pub queued: u64,
-    pub waited: u64,
-    pub skipped: u64,
-    pub written: u64,
-    pub failed: u64,
-}
+/// What one call of [`HtsrHook::step`] (or its variants) did, and the hook's counters: one definition for every
+/// htsr hook, in htsr-hook-core.
+pub use htsr_hook_core::{HookStats, StepOutcome};
 
 /// The training-loop hook. See the crate documentation.
 pub struct HtsrHook {

@@ -9,14 +9,11 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-
 use common::{device, net_from};
 use htsr_burn_hook::{HtsrBurnHook, Mode};
-use htsr_contracts::spectra::{keys, SpectrumMeta};
 use htsr_hook_core::test_support::{
-    analyze, assert_same_analysis, assert_spectra_match_weights, files, metadata, parity_layers,
-    snapshots, tensors, write_as_tch_hook,
+    assert_both_mode_checkpoint, assert_nan_head_is_a_failed_layer, assert_same_analysis,
+    assert_two_ranks_split_the_layers, files, parity_layers, snapshots, tensors, write_as_tch_hook,
 };
 
 #[test]
@@ -58,43 +55,7 @@ fn spectra_analyze_as_the_weights_they_come_from() {
         .unwrap();
     hook.step(10, &model).unwrap();
     hook.finish().unwrap();
-    let dir = tmp.path().join("r");
-    assert_eq!(
-        files(&dir),
-        BTreeSet::from([
-            "step-000000010.safetensors".to_string(),
-            "step-000000010.esd.safetensors".to_string()
-        ])
-    );
-    let layers = assert_spectra_match_weights(
-        &dir.join("step-000000010.safetensors"),
-        &dir.join("step-000000010.esd.safetensors"),
-    );
-    assert_eq!(
-        layers,
-        [
-            "blocks.0.fc",
-            "blocks.1.fc",
-            "conv1",
-            "conv2",
-            "fc1",
-            "head"
-        ]
-    );
-    let meta = metadata(&dir.join("step-000000010.esd.safetensors"));
-    assert_eq!(meta["htsr.step"], "10");
-    assert_eq!(meta[keys::KIND], "spectra");
-    let conv2: SpectrumMeta =
-        serde_json::from_str(&meta[&format!("{}conv2.weight", keys::LAYER_PREFIX)]).unwrap();
-    assert_eq!((conv2.N, conv2.M, conv2.rf), (16, 12, 9));
-    assert_eq!(conv2.shape, [16, 12, 3, 3]);
-    assert_eq!(conv2.hash.len(), 64, "a blake3 content hash");
-    let fc1: SpectrumMeta =
-        serde_json::from_str(&meta[&format!("{}fc1.weight", keys::LAYER_PREFIX)]).unwrap();
-    assert_eq!(
-        (fc1.shape.as_slice(), fc1.N, fc1.M),
-        ([96, 40].as_slice(), 96, 40)
-    );
+    assert_both_mode_checkpoint(&tmp.path().join("r"), 10);
 }
 
 #[test]
@@ -113,29 +74,7 @@ fn ranks_split_the_layers_and_only_rank_0_writes_weights() {
         hook.step(5, &model).unwrap();
         hook.finish().unwrap();
     }
-    let dir = tmp.path().join("r");
-    assert_eq!(
-        files(&dir),
-        BTreeSet::from([
-            "step-000000005.safetensors".to_string(),
-            "step-000000005.rank-0-of-2.esd.safetensors".to_string(),
-            "step-000000005.rank-1-of-2.esd.safetensors".to_string(),
-        ])
-    );
-    let layers = |rank: usize| -> (BTreeSet<String>, String) {
-        let meta = metadata(&dir.join(format!("step-000000005.rank-{rank}-of-2.esd.safetensors")));
-        assert_eq!(meta[keys::RANK], rank.to_string());
-        let names = meta
-            .keys()
-            .filter_map(|k| k.strip_prefix(keys::LAYER_PREFIX))
-            .map(String::from)
-            .collect();
-        (names, meta[keys::ASSIGNMENT].clone())
-    };
-    let ((zero, a0), (one, a1)) = (layers(0), layers(1));
-    assert_eq!(a0, a1, "every rank writes the same assignment");
-    assert!(zero.is_disjoint(&one) && !zero.is_empty() && !one.is_empty());
-    assert_eq!(zero.union(&one).count(), 6);
+    assert_two_ranks_split_the_layers(&tmp.path().join("r"), 5);
 }
 
 #[test]
@@ -157,16 +96,6 @@ fn a_layer_with_nan_is_a_failed_layer_in_a_spectra_file() {
         .unwrap();
     hook.step(3, &model).unwrap();
     hook.finish().unwrap();
-    let path = tmp.path().join("s/step-000000003.esd.safetensors");
     assert_eq!(files(&tmp.path().join("s")).len(), 1, "spectra only");
-    let head: SpectrumMeta =
-        serde_json::from_str(&metadata(&path)[&format!("{}head.weight", keys::LAYER_PREFIX)])
-            .unwrap();
-    assert!(
-        head.failed.as_deref().unwrap_or("").contains("NaN"),
-        "{head:?}"
-    );
-    let a = analyze(&path);
-    let head = a.layers.iter().find(|l| l.report.name == "head").unwrap();
-    assert_eq!(head.report.status, htsr_contracts::LayerStatus::Failed);
+    assert_nan_head_is_a_failed_layer(&tmp.path().join("s/step-000000003.esd.safetensors"));
 }

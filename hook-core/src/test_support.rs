@@ -254,3 +254,88 @@ pub fn assert_spectra_match_weights(weights: &Path, spectra: &Path) -> Vec<Strin
     }
     w.into_keys().collect()
 }
+
+/// The layers of [`parity_layers`] that have a spectrum (two or more dimensions), sorted.
+pub const PARITY_LAYERS: [&str; 6] = [
+    "blocks.0.fc",
+    "blocks.1.fc",
+    "conv1",
+    "conv2",
+    "fc1",
+    "head",
+];
+
+/// Asserts what a hook in `Mode::Both` leaves in `dir` for [`parity_layers`] at `step`: the weights file and the
+/// spectra file, the spectra analyzing as the weights ([`assert_spectra_match_weights`]) for every parity layer, and
+/// the spectra file's metadata (its kind and step, conv2's N, M, receptive field and content hash).
+pub fn assert_both_mode_checkpoint(dir: &Path, step: u64) {
+    let weights = checkpoint_file_name(step);
+    let spectra = htsr_contracts::spectra::spectra_file_name(step, None);
+    assert_eq!(
+        files(dir),
+        BTreeSet::from([weights.clone(), spectra.clone()])
+    );
+    let layers = assert_spectra_match_weights(&dir.join(&weights), &dir.join(&spectra));
+    assert_eq!(layers, PARITY_LAYERS);
+    let meta = metadata(&dir.join(&spectra));
+    assert_eq!(meta["htsr.step"], step.to_string());
+    assert_eq!(meta[htsr_contracts::spectra::keys::KIND], "spectra");
+    let conv2 = layer_meta(&meta, "conv2.weight");
+    assert_eq!((conv2.N, conv2.M, conv2.rf), (16, 12, 9));
+    assert_eq!(conv2.shape, [16, 12, 3, 3]);
+    assert_eq!(conv2.hash.len(), 64, "a blake3 content hash");
+}
+
+/// Asserts what two ranks of a hook in `Mode::Both` leave in `dir` for [`parity_layers`] at `step`: one weights file
+/// (rank 0's) and one spectra file per rank, the ranks' layers disjoint, together every parity layer, and the same
+/// assignment recorded by both.
+pub fn assert_two_ranks_split_the_layers(dir: &Path, step: u64) {
+    let spectra = |rank| htsr_contracts::spectra::spectra_file_name(step, Some((rank, 2)));
+    assert_eq!(
+        files(dir),
+        BTreeSet::from([checkpoint_file_name(step), spectra(0), spectra(1)])
+    );
+    let layers = |rank: usize| -> (BTreeSet<String>, String) {
+        let meta = metadata(&dir.join(spectra(rank)));
+        let keys = htsr_contracts::spectra::keys::LAYER_PREFIX;
+        assert_eq!(meta[htsr_contracts::spectra::keys::RANK], rank.to_string());
+        let names = meta
+            .keys()
+            .filter_map(|k| k.strip_prefix(keys))
+            .map(String::from)
+            .collect();
+        (
+            names,
+            meta[htsr_contracts::spectra::keys::ASSIGNMENT].clone(),
+        )
+    };
+    let ((zero, a0), (one, a1)) = (layers(0), layers(1));
+    assert_eq!(a0, a1, "every rank writes the same assignment");
+    assert!(zero.is_disjoint(&one) && !zero.is_empty() && !one.is_empty());
+    assert_eq!(zero.union(&one).count(), PARITY_LAYERS.len());
+}
+
+/// Asserts that the spectra file at `path` records `head.weight` as failed because of a NaN, and that the
+/// analysis of the file reports the `head` layer as failed.
+pub fn assert_nan_head_is_a_failed_layer(path: &Path) {
+    let head = layer_meta(&metadata(path), "head.weight");
+    assert!(
+        head.failed.as_deref().unwrap_or("").contains("NaN"),
+        "{head:?}"
+    );
+    let analysis = analyze(path);
+    let head = analysis
+        .layers
+        .iter()
+        .find(|l| l.report.name == "head")
+        .unwrap();
+    assert_eq!(head.report.status, htsr_contracts::LayerStatus::Failed);
+}
+
+fn layer_meta(
+    meta: &HashMap<String, String>,
+    tensor: &str,
+) -> htsr_contracts::spectra::SpectrumMeta {
+    let key = format!("{}{tensor}", htsr_contracts::spectra::keys::LAYER_PREFIX);
+    serde_json::from_str(&meta[&key]).unwrap_or_else(|e| panic!("{key}: {e}"))
+}

@@ -1,4 +1,4 @@
-//! Writes a small demo run: `cargo run --example demo -- <logdir>/<run>`,
+//! Writes a small demo run: `cargo run --example tensorboard_demo -- <logdir>/<run>`,
 //! then `tensorboard --logdir <logdir>`.
 
 use htsr_tensorboard::{wall_time_now, EventWriter};

@@ -1,5 +1,5 @@
 //! The dashboard on a synthetic store that grows by one checkpoint a second, for trying it by hand or in tmux:
-//! `cargo run -p htsr-tui --example demo [LAYERS]`. Quit with q.
+//! `cargo run -p htsr-tui --example dashboard_demo [LAYERS]`. Quit with q.
 
 use std::sync::mpsc;
 use std::thread;

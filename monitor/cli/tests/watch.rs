@@ -83,14 +83,14 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     let mut seed = test_seed("sigkill_at_random_moments");
     let mut stored_before = 0usize;
     let mut kills_during_analysis = 0;
-    for round in 0..30 {
-        let log = tmp.path().join(format!("log-{round}"));
+    for cycle in 0..30 {
+        let log = tmp.path().join(format!("log-{cycle}"));
         // Debug lines say when each analysis starts, so the test can tell which kills cut one short.
         let mut daemon = Daemon::start_logging(dir, &log, &["--once"], "htsr_daemon=debug,info");
-        // Kill after a random number (1 to 6) of this round's checkpoints were stored, plus a random few
-        // milliseconds: inside an analysis, a store write, or between them; every 7th round during start-up.
+        // Kill after a random number (1 to 6) of this cycle's checkpoints were stored, plus a random few
+        // milliseconds: inside an analysis, a store write, or between them; every 7th cycle during start-up.
         let remaining = total - stored_before;
-        let k = if round % 7 == 0 {
+        let k = if cycle % 7 == 0 {
             0
         } else {
             1 + (lcg(&mut seed) % remaining.min(6) as u64) as usize
@@ -114,17 +114,17 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
             Ok((store, outcome)) => {
                 assert!(
                     !matches!(outcome, htsr_storage::OpenOutcome::Recovered { .. }),
-                    "round {round}: the store was corrupted: {outcome}"
+                    "cycle {cycle}: the store was corrupted: {outcome}"
                 );
                 store
             }
-            Err(e) => panic!("round {round}: {e}"),
+            Err(e) => panic!("cycle {cycle}: {e}"),
         };
         let records = all_checkpoints(&store);
         // Nothing already stored is lost, and nothing is stored half.
         assert!(
             records.len() >= stored_before,
-            "round {round}: {} < {stored_before}",
+            "cycle {cycle}: {} < {stored_before}",
             records.len()
         );
         for r in &records {
@@ -138,10 +138,10 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         }
         assert_eq!(identity_count(&store) as usize, records.len());
         if k > 0 {
-            // This round's daemon logged k stores before the kill: they are in the store.
+            // This cycle's daemon logged k stores before the kill: they are in the store.
             assert!(
                 records.len() >= stored_before + k,
-                "round {round}: {} < {stored_before} + {k}",
+                "cycle {cycle}: {} < {stored_before} + {k}",
                 records.len()
             );
         }
@@ -155,7 +155,7 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     }
     // The kills must have cut analyses short, or this test did not test what it is for. They land within 15 ms
     // of a store, when the next analysis has just begun; a floor well below what such timing gives.
-    eprintln!("rounds killed during an analysis: {kills_during_analysis} of 30");
+    eprintln!("cycles killed during an analysis: {kills_during_analysis} of 30");
     assert!(
         kills_during_analysis >= 5,
         "only {kills_during_analysis} kills landed during an analysis"

@@ -70,8 +70,10 @@ pub struct Opened {
 }
 
 /// How long a store held by a process that does not serve it (yet) is waited for: a daemon opens its store a moment
-/// before its socket answers.
-const STARTING_DAEMON: Duration = Duration::from_secs(3);
+/// before its socket answers, and a viewer reading the store directly (a dashboard whose daemon just stopped) lets
+/// it go once idle for a few seconds (htsr-watch's dashboards: 3 s, checked every 0.75 s). Longer than that, so
+/// that an export or a report run right after a daemon stops waits for the viewers instead of failing.
+const HELD_STORE_WAIT: Duration = Duration::from_secs(10);
 
 /// Opens `target` for reading. With `idle_release`, a store opened directly is let go after that long without a
 /// question (for viewers that stay open, such as the dashboard), so that a daemon can start on it; the viewer then
@@ -160,7 +162,7 @@ fn connect_store(
     if let Some(r) = try_daemon()? {
         return Ok(Current::Remote(Arc::new(r)));
     }
-    let deadline = Instant::now() + STARTING_DAEMON;
+    let deadline = Instant::now() + HELD_STORE_WAIT;
     loop {
         match LocalHistory::open(store) {
             Ok(l) => {
